@@ -1,0 +1,49 @@
+# The README's two commands: `make demo` and `make test`. Both install into .venv first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+EXTRAS := server,torch,demo,dev
+
+.PHONY: install test lint typecheck protos check-protos demo bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# mypy resolves `pruneplan.*` through a symlink tree mirroring the package-dir mapping.
+.typecheck/pruneplan:
+	mkdir -p .typecheck/pruneplan
+	ln -sfn ../../solver .typecheck/pruneplan/solver
+	ln -sfn ../../service .typecheck/pruneplan/service
+	ln -sfn ../../clients .typecheck/pruneplan/clients
+	ln -sfn ../../protos/pruneplan/v1 .typecheck/pruneplan/v1
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+typecheck: install .typecheck/pruneplan
+	$(VENV)/bin/mypy
+
+protos: install
+	$(PY) protos/generate.py
+
+check-protos: install
+	$(PY) protos/generate.py --check
+
+test: install lint check-protos typecheck
+	$(PY) -m pytest -q -p no:cacheprovider
+
+demo: install
+	$(VENV)/bin/pruneplan demo
+
+bench: install
+	$(PY) benchmarks/allocation.py
+	$(PY) benchmarks/service.py
+	$(PY) benchmarks/quality.py
+
+clean:
+	rm -rf $(VENV) .typecheck .mypy_cache .ruff_cache .pytest_cache build *.egg-info

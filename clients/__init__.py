@@ -1,0 +1,1 @@
+"""pruneplan clients: the Python gRPC client and the PyTorch integration."""

@@ -1,0 +1,1 @@
+"""pruneplan gRPC service."""

@@ -1,0 +1,25 @@
+"""Exact layer-adaptive pruning allocation with a certificate.
+
+Pure numerical code: numpy and scipy (cvxpy and POT for the back ends that need them).
+"""
+
+from ._allocate import METHODS, allocate
+from ._types import (
+    AllocationProblem,
+    AllocationResult,
+    Frontier,
+    InvalidProblemError,
+    LayerProfile,
+    Status,
+)
+
+__all__ = [
+    "METHODS",
+    "AllocationProblem",
+    "AllocationResult",
+    "Frontier",
+    "InvalidProblemError",
+    "LayerProfile",
+    "Status",
+    "allocate",
+]

@@ -1,0 +1,120 @@
+"""The validated, normalised form of an allocation problem that every method works on.
+
+Layers that share a group are merged into one *item*; levels outside a layer's
+``[min_sparsity, max_sparsity]`` are cut away. What remains is a multiple-choice knapsack:
+pick one option per item, minimise the summed loss, keep the summed cost of every resource
+within its budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._types import Frontier, Status
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One validated layer: contiguous float64 arrays, every field checked."""
+
+    name: str
+    levels: F64
+    loss: F64
+    size: int
+    costs: dict[str, F64]
+    shape: tuple[int, ...] | None
+    min_sparsity: float
+    max_sparsity: float
+    group: str | None
+    magnitudes: F64 | None
+
+
+@dataclass(frozen=True, eq=False)
+class Item:
+    """One decision: the layers in ``members`` take the same level index.
+
+    Option ``k`` of the item is level index ``first + k`` of every member.
+    """
+
+    members: tuple[int, ...]
+    first: int
+    loss: F64
+    """shape (K,): summed loss of the members per option."""
+    costs: F64
+    """shape (R, K): summed cost per budgeted resource and option."""
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """A validated problem. ``resources`` and ``budget`` follow the order of the budget."""
+
+    layers: tuple[Layer, ...]
+    items: tuple[Item, ...]
+    resources: tuple[str, ...]
+    budget: F64
+    reported: tuple[str, ...]
+    """Resources whose usage is reported: the budgeted ones, then others every layer defines."""
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def item_of_layer(self) -> I64:
+        """Index of the item that holds each layer."""
+        owner = np.empty(len(self.layers), dtype=np.int64)
+        for j, item in enumerate(self.items):
+            owner[list(item.members)] = j
+        return owner
+
+    def objective(self, choice: I64) -> float:
+        """Total loss of a choice (one option index per item)."""
+        return float(sum(item.loss[k] for item, k in zip(self.items, choice, strict=True)))
+
+    def usage(self, choice: I64) -> F64:
+        """Total cost per budgeted resource of a choice, shape (R,)."""
+        total = np.zeros(len(self.resources))
+        for item, k in zip(self.items, choice, strict=True):
+            total += item.costs[:, k]
+        return total
+
+    def fits(self, choice: I64, *, rtol: float = 1e-9) -> bool:
+        """Whether a choice keeps every resource within its budget."""
+        return bool(np.all(self.usage(choice) <= self.budget * (1.0 + rtol)))
+
+    def level_indices(self, choice: I64) -> I64:
+        """Level index of every layer for a choice over items."""
+        out = np.empty(len(self.layers), dtype=np.int64)
+        for item, k in zip(self.items, choice, strict=True):
+            out[list(item.members)] = item.first + int(k)
+        return out
+
+    def choice_from_levels(self, level_index: I64) -> I64:
+        """Option index per item from a level index per layer (the first member decides)."""
+        return np.array(
+            [int(level_index[item.members[0]]) - item.first for item in self.items], dtype=np.int64
+        )
+
+    def min_usage(self) -> F64:
+        """Smallest achievable total per budgeted resource, each resource on its own."""
+        total = np.zeros(len(self.resources))
+        for item in self.items:
+            total += item.costs.min(axis=1)
+        return total
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """What a method returns: ``allocate`` derives objective, usage and gap from ``choice``."""
+
+    status: Status
+    choice: I64 | None
+    """One option index per item; ``None`` only when no feasible choice was found."""
+    lower_bound: float = -np.inf
+    message: str = ""
+    frontier: Frontier | None = None

@@ -1,0 +1,323 @@
+"""Input validation: turns an `AllocationProblem` into an `Instance` the methods can trust."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._instance import F64, Instance, Item, Layer
+from ._types import AllocationProblem, InvalidProblemError, LayerProfile
+
+_LEVEL_TOL = 1e-12
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _array(value: ArrayLike, field: str) -> F64:
+    try:
+        array = np.ascontiguousarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidProblemError(field, "a 1-D sequence of numbers", _fmt(value)) from None
+    if array.ndim != 1:
+        raise InvalidProblemError(field, "a 1-D sequence of numbers", f"shape {array.shape}")
+    return array
+
+
+def _finite(array: F64, field: str, *, nonnegative: bool) -> None:
+    bad = ~np.isfinite(array)
+    if nonnegative:
+        bad |= array < 0
+    if bad.any():
+        i = int(np.argmax(bad))
+        allowed = "finite and >= 0" if nonnegative else "finite"
+        raise InvalidProblemError(field, allowed, f"{array[i]!r} at index {i}")
+
+
+def _number(value: object, field: str, allowed: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidProblemError(field, allowed, _fmt(value))
+    return float(value)
+
+
+def _levels(profile: LayerProfile, where: str) -> F64:
+    levels = _array(profile.levels, f"{where}.levels")
+    if levels.size == 0:
+        raise InvalidProblemError(f"{where}.levels", "at least one level", "an empty sequence")
+    _finite(levels, f"{where}.levels", nonnegative=False)
+    outside = (levels < 0) | (levels > 1)
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise InvalidProblemError(f"{where}.levels", "in [0, 1]", f"{levels[i]!r} at index {i}")
+    steps = np.diff(levels)
+    if (steps <= 0).any():
+        i = int(np.argmax(steps <= 0)) + 1
+        raise InvalidProblemError(
+            f"{where}.levels",
+            "strictly ascending",
+            f"{levels[i]!r} at index {i} after {levels[i - 1]!r}",
+        )
+    return levels
+
+
+def _per_level(value: ArrayLike, field: str, n_levels: int) -> F64:
+    array = _array(value, field)
+    if array.size != n_levels:
+        raise InvalidProblemError(
+            field, f"one value per level ({n_levels} values)", f"{array.size} values"
+        )
+    _finite(array, field, nonnegative=True)
+    return array
+
+
+def _size(profile: LayerProfile, where: str) -> int:
+    size = profile.size
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise InvalidProblemError(f"{where}.size", "an integer >= 1", _fmt(size))
+    return int(size)
+
+
+def _shape(profile: LayerProfile, where: str, size: int) -> tuple[int, ...] | None:
+    if profile.shape is None:
+        return None
+    shape = tuple(profile.shape)
+    ok = all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in shape)
+    if not shape or not ok:
+        raise InvalidProblemError(
+            f"{where}.shape", "a non-empty tuple of integers >= 1", _fmt(shape)
+        )
+    shape = tuple(int(d) for d in shape)
+    if math.prod(shape) != size:
+        raise InvalidProblemError(
+            f"{where}.shape",
+            f"a shape with {size} elements (= size)",
+            f"{shape} with {math.prod(shape)}",
+        )
+    return shape
+
+
+def _bounds(profile: LayerProfile, where: str) -> tuple[float, float]:
+    lo = _number(profile.min_sparsity, f"{where}.min_sparsity", "a number in [0, 1]")
+    hi = _number(profile.max_sparsity, f"{where}.max_sparsity", "a number in [0, 1]")
+    for value, name in ((lo, "min_sparsity"), (hi, "max_sparsity")):
+        if not 0.0 <= value <= 1.0:
+            raise InvalidProblemError(f"{where}.{name}", "in [0, 1]", repr(value))
+    if lo > hi:
+        raise InvalidProblemError(f"{where}.min_sparsity", f"<= max_sparsity ({hi!r})", repr(lo))
+    return lo, hi
+
+
+def _layer(profile: LayerProfile, index: int) -> Layer:
+    if not isinstance(profile, LayerProfile):
+        raise InvalidProblemError(f"layers[{index}]", "a LayerProfile", type(profile).__name__)
+    if not isinstance(profile.name, str) or not profile.name:
+        raise InvalidProblemError(f"layers[{index}].name", "a non-empty string", _fmt(profile.name))
+    where = f"layers[{index}]"
+    levels = _levels(profile, where)
+    loss = _per_level(profile.loss, f"{where}.loss", levels.size)
+    size = _size(profile, where)
+    costs = {"params": size * (1.0 - levels)}
+    for resource, values in (profile.costs or {}).items():
+        if not isinstance(resource, str) or not resource:
+            raise InvalidProblemError(
+                f"{where}.costs", "keyed by non-empty resource names", _fmt(resource)
+            )
+        costs[resource] = _per_level(values, f"{where}.costs.{resource}", levels.size)
+    magnitudes = None
+    if profile.magnitudes is not None:
+        magnitudes = _per_level(profile.magnitudes, f"{where}.magnitudes", levels.size)
+    lo, hi = _bounds(profile, where)
+    allowed = (levels >= lo - _LEVEL_TOL) & (levels <= hi + _LEVEL_TOL)
+    if not allowed.any():
+        raise InvalidProblemError(
+            f"{where}.levels",
+            f"at least one level in [min_sparsity, max_sparsity] = [{lo!r}, {hi!r}]",
+            f"levels from {levels[0]!r} to {levels[-1]!r}",
+        )
+    group = profile.group
+    if group is not None and (not isinstance(group, str) or not group):
+        raise InvalidProblemError(f"{where}.group", "None or a non-empty string", _fmt(group))
+    return Layer(
+        name=profile.name,
+        levels=levels,
+        loss=loss,
+        size=size,
+        costs=costs,
+        shape=_shape(profile, where, size),
+        min_sparsity=lo,
+        max_sparsity=hi,
+        group=group,
+        magnitudes=magnitudes,
+    )
+
+
+def _budget(budget: object, layers: Sequence[Layer]) -> tuple[tuple[str, ...], F64]:
+    if not isinstance(budget, Mapping) or not budget:
+        raise InvalidProblemError(
+            "budget", "a non-empty mapping of resource -> maximum total", _fmt(budget)
+        )
+    known = sorted(set().union(*(layer.costs for layer in layers)))
+    names: list[str] = []
+    values: list[float] = []
+    for resource, limit in budget.items():
+        field = f"budget.{resource}"
+        if resource not in known:
+            raise InvalidProblemError(
+                "budget",
+                f"keyed by a resource the layers define ({', '.join(known)})",
+                repr(resource),
+            )
+        value = _number(limit, field, "a finite number > 0")
+        if not math.isfinite(value) or value <= 0:
+            raise InvalidProblemError(field, "a finite number > 0", repr(value))
+        for i, layer in enumerate(layers):
+            if resource not in layer.costs:
+                raise InvalidProblemError(
+                    f"layers[{i}].costs",
+                    f"a cost for every budgeted resource (missing {resource!r})",
+                    f"resources {sorted(layer.costs)}",
+                )
+        names.append(str(resource))
+        values.append(value)
+    return tuple(names), np.array(values)
+
+
+def _items(layers: Sequence[Layer], resources: tuple[str, ...]) -> tuple[Item, ...]:
+    members: dict[object, list[int]] = {}
+    for i, layer in enumerate(layers):
+        key: object = ("group", layer.group) if layer.group is not None else ("layer", i)
+        members.setdefault(key, []).append(i)
+    items = []
+    for indices in members.values():
+        head = layers[indices[0]]
+        lo, hi = head.min_sparsity, head.max_sparsity
+        for i in indices[1:]:
+            layer = layers[i]
+            if layer.levels.shape != head.levels.shape or not np.array_equal(
+                layer.levels, head.levels
+            ):
+                raise InvalidProblemError(
+                    f"layers[{i}].levels",
+                    f"the same levels as layers[{indices[0]}] ({head.name!r}), "
+                    f"which shares group {head.group!r}",
+                    f"{layer.levels.size} levels differing from it",
+                )
+            lo, hi = max(lo, layer.min_sparsity), min(hi, layer.max_sparsity)
+        allowed = np.flatnonzero(
+            (head.levels >= lo - _LEVEL_TOL) & (head.levels <= hi + _LEVEL_TOL)
+        )
+        if allowed.size == 0:
+            raise InvalidProblemError(
+                f"layers[{indices[0]}].group",
+                "a group whose members' [min_sparsity, max_sparsity] overlap on a level",
+                f"group {head.group!r} with common range [{lo!r}, {hi!r}]",
+            )
+        first, last = int(allowed[0]), int(allowed[-1]) + 1
+        loss = np.sum([layers[i].loss[first:last] for i in indices], axis=0)
+        costs = np.array(
+            [np.sum([layers[i].costs[r][first:last] for i in indices], axis=0) for r in resources]
+        ).reshape(len(resources), last - first)
+        items.append(Item(members=tuple(indices), first=first, loss=loss, costs=costs))
+    return tuple(items)
+
+
+def validate_problem(problem: AllocationProblem) -> Instance:
+    """Check every field of ``problem`` and return its normalised `Instance`.
+
+    Raises
+    ------
+    InvalidProblemError
+        Naming the field, the allowed values and what was received.
+    """
+    if not isinstance(problem, AllocationProblem):
+        raise InvalidProblemError("problem", "an AllocationProblem", type(problem).__name__)
+    if isinstance(problem.layers, (str, bytes)) or not isinstance(problem.layers, Sequence):
+        raise InvalidProblemError(
+            "layers", "a sequence of LayerProfile", type(problem.layers).__name__
+        )
+    if len(problem.layers) == 0:
+        raise InvalidProblemError("layers", "at least one layer", "an empty sequence")
+    layers = tuple(_layer(profile, i) for i, profile in enumerate(problem.layers))
+    seen: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        if layer.name in seen:
+            raise InvalidProblemError(
+                f"layers[{i}].name",
+                f"unique (layers[{seen[layer.name]}] has it too)",
+                repr(layer.name),
+            )
+        seen[layer.name] = i
+    resources, budget = _budget(problem.budget, layers)
+    common = set.intersection(*(set(layer.costs) for layer in layers))
+    reported = resources + tuple(sorted(common - set(resources)))
+    return Instance(
+        layers=layers,
+        items=_items(layers, resources),
+        resources=resources,
+        budget=budget,
+        reported=reported,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Options: constraints declared once per method, checked here.
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A number in ``[lo, hi]``; ints only if ``integer``; ``None`` too if ``optional``."""
+
+    lo: float
+    hi: float
+    integer: bool = False
+    optional: bool = False
+    lo_open: bool = False
+
+    def describe(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        left = "(" if self.lo_open else "["
+        text = f"{kind} in {left}{self.lo:g}, {self.hi:g}]"
+        return f"None or {text}" if self.optional else text
+
+    def check(self, field: str, value: Any) -> Any:
+        if value is None and self.optional:
+            return None
+        is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        is_num = is_int or isinstance(value, (float, np.floating))
+        if not is_num or (self.integer and not is_int):
+            raise InvalidProblemError(field, self.describe(), _fmt(value))
+        number = float(value)
+        below = number <= self.lo if self.lo_open else number < self.lo
+        if not math.isfinite(number) or below or number > self.hi:
+            raise InvalidProblemError(field, self.describe(), _fmt(value))
+        return int(value) if self.integer else number
+
+
+COMMON_OPTIONS: dict[str, Interval] = {
+    "time_limit": Interval(0.0, math.inf, optional=True, lo_open=True),
+    "seed": Interval(0, 2**63 - 1, integer=True),
+}
+
+
+def validate_options(
+    method: str, constraints: Mapping[str, Interval], options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Check ``options`` against the method's declared ``constraints``."""
+    checked: dict[str, Any] = {}
+    for name, value in options.items():
+        if name not in constraints:
+            valid = ", ".join(sorted(constraints)) or "none"
+            raise InvalidProblemError(
+                f"options.{name}", f"an option of method {method!r} ({valid})", "an unknown option"
+            )
+        checked[name] = constraints[name].check(f"options.{name}", value)
+    return checked
