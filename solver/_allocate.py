@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -163,8 +163,6 @@ def allocate(
     common = validate_options(name, COMMON_OPTIONS, {"time_limit": time_limit, "seed": seed})
     checked = validate_options(name, spec.options, options)
     inst = validate_problem(problem)
-    if np.any(inst.min_usage() > inst.budget * (1.0 + 1e-12)):
-        return _infeasible(inst, name, start, "The budget is below the smallest achievable total.")
     sol = spec.solve(inst, **common, **checked)
     if not spec.bounded and sol.choice is not None:
         sol = Solution(

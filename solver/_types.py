@@ -104,10 +104,14 @@ class AllocationProblem:
         The layers, names unique.
     budget : mapping of str to float
         Maximum total per resource (absolute, > 0). Several resources at once are allowed.
+    fingerprint : str
+        Opaque identity of the model the profiles came from (layer names and shapes), echoed
+        on the result so a plan is never applied to another model.
     """
 
     layers: Sequence[LayerProfile]
     budget: Mapping[str, float]
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,6 +159,8 @@ class AllocationResult:
         Best objective for every budget on the DP grid, for methods that yield it.
     plan_id : str
         Identifier given by the service ("" for in-process solves).
+    fingerprint : str
+        The problem's ``fingerprint``, echoed.
     """
 
     status: Status
@@ -170,6 +176,7 @@ class AllocationResult:
     message: str = ""
     frontier: Frontier | None = None
     plan_id: str = ""
+    fingerprint: str = ""
 
 
 def relative_gap(objective: float, lower_bound: float) -> float:
