@@ -163,9 +163,14 @@ def allocate(
     common = validate_options(name, COMMON_OPTIONS, {"time_limit": time_limit, "seed": seed})
     checked = validate_options(name, spec.options, options)
     inst = validate_problem(problem)
-    sol = spec.solve(inst, **common, **checked)
-    if not spec.bounded and sol.choice is not None:
-        sol = Solution(
-            sol.status, sol.choice, _lagrangian.dual_bound(inst), sol.message, sol.frontier
+    if np.any(inst.min_usage() > inst.budget * (1.0 + 1e-12)):
+        result = _infeasible(
+            inst, name, start, "The budget is below the smallest achievable total."
         )
-    return _result(inst, sol, name, start)
+    else:
+        sol = spec.solve(inst, **common, **checked)
+        if not spec.bounded and sol.choice is not None:
+            bound = _lagrangian.dual_bound(inst)
+            sol = Solution(sol.status, sol.choice, bound, sol.message, sol.frontier)
+        result = _result(inst, sol, name, start)
+    return replace(result, fingerprint=problem.fingerprint)
