@@ -1,0 +1,52 @@
+"""PyTorch integration: profile a model, request a plan, apply it as masks, retrain.
+
+Only profiles leave the machine; weights never do. Ten lines from dense to pruned::
+
+    from pruneplan.clients import Client
+    from pruneplan.clients.torch import apply, finalize, problem_for, profile, relative_budget
+
+    profiles = profile(model, calib_batches)                     # rate-distortion curves
+    budget = relative_budget(profiles, {"flops": 0.3})           # 30% of the dense FLOPs
+    plan = Client("127.0.0.1:50051").solve(problem_for(model, profiles, budget))
+    report = apply(model, plan, example=calib_batches[0])        # exact top-k masks
+    train(model)                                                 # your loop; masks stay
+    finalize(model)                                              # masks made permanent
+
+Layers are keyed by the parameter's fully qualified name (``"layer1.0.conv1.weight"``), with
+``module.`` / ``_orig_mod.`` wrapper prefixes stripped.
+"""
+
+from __future__ import annotations
+
+from ._torch_iterative import (
+    broadcast_plan,
+    dense_cost,
+    iterative,
+    problem_for,
+    relative_budget,
+    schedule_density,
+)
+from ._torch_layers import Batch, canonical_name, find_layers, fingerprint
+from ._torch_masks import LayerReport, PlanMismatchError, PruneReport, apply, finalize
+from ._torch_profile import DEFAULT_LEVELS, Metric, profile
+
+__all__ = [
+    "DEFAULT_LEVELS",
+    "Batch",
+    "LayerReport",
+    "Metric",
+    "PlanMismatchError",
+    "PruneReport",
+    "apply",
+    "broadcast_plan",
+    "canonical_name",
+    "dense_cost",
+    "finalize",
+    "find_layers",
+    "fingerprint",
+    "iterative",
+    "problem_for",
+    "profile",
+    "relative_budget",
+    "schedule_density",
+]
