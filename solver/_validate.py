@@ -17,6 +17,8 @@ _LEVEL_TOL = 1e-12
 
 
 def _fmt(value: object) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float):
         return repr(value)
     text = repr(value)
@@ -25,12 +27,12 @@ def _fmt(value: object) -> str:
 
 def _array(value: ArrayLike, field: str) -> F64:
     try:
-        array = np.ascontiguousarray(value, dtype=np.float64)
+        array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise InvalidProblemError(field, "a 1-D sequence of numbers", _fmt(value)) from None
     if array.ndim != 1:
         raise InvalidProblemError(field, "a 1-D sequence of numbers", f"shape {array.shape}")
-    return array
+    return np.ascontiguousarray(array)
 
 
 def _finite(array: F64, field: str, *, nonnegative: bool) -> None:
@@ -40,7 +42,7 @@ def _finite(array: F64, field: str, *, nonnegative: bool) -> None:
     if bad.any():
         i = int(np.argmax(bad))
         allowed = "finite and >= 0" if nonnegative else "finite"
-        raise InvalidProblemError(field, allowed, f"{array[i]!r} at index {i}")
+        raise InvalidProblemError(field, allowed, f"{_fmt(array[i])} at index {i}")
 
 
 def _number(value: object, field: str, allowed: str) -> float:
@@ -57,14 +59,14 @@ def _levels(profile: LayerProfile, where: str) -> F64:
     outside = (levels < 0) | (levels > 1)
     if outside.any():
         i = int(np.argmax(outside))
-        raise InvalidProblemError(f"{where}.levels", "in [0, 1]", f"{levels[i]!r} at index {i}")
+        raise InvalidProblemError(f"{where}.levels", "in [0, 1]", f"{_fmt(levels[i])} at index {i}")
     steps = np.diff(levels)
     if (steps <= 0).any():
         i = int(np.argmax(steps <= 0)) + 1
         raise InvalidProblemError(
             f"{where}.levels",
             "strictly ascending",
-            f"{levels[i]!r} at index {i} after {levels[i - 1]!r}",
+            f"{_fmt(levels[i])} at index {i} after {_fmt(levels[i - 1])}",
         )
     return levels
 
@@ -79,6 +81,19 @@ def _per_level(value: ArrayLike, field: str, n_levels: int) -> F64:
     return array
 
 
+def _magnitudes(value: ArrayLike, field: str, n_levels: int) -> F64:
+    magnitudes = _per_level(value, field, n_levels)
+    falls = np.diff(magnitudes) < 0
+    if falls.any():
+        i = int(np.argmax(falls)) + 1
+        raise InvalidProblemError(
+            field,
+            "non-decreasing (a sparser level cuts at a larger magnitude)",
+            f"{_fmt(magnitudes[i])} at index {i} after {_fmt(magnitudes[i - 1])}",
+        )
+    return magnitudes
+
+
 def _size(profile: LayerProfile, where: str) -> int:
     size = profile.size
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
@@ -89,11 +104,14 @@ def _size(profile: LayerProfile, where: str) -> int:
 def _shape(profile: LayerProfile, where: str, size: int) -> tuple[int, ...] | None:
     if profile.shape is None:
         return None
-    shape = tuple(profile.shape)
+    try:
+        shape = tuple(profile.shape)
+    except TypeError:
+        shape = ()
     ok = all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in shape)
     if not shape or not ok:
         raise InvalidProblemError(
-            f"{where}.shape", "a non-empty tuple of integers >= 1", _fmt(shape)
+            f"{where}.shape", "a non-empty tuple of integers >= 1", _fmt(profile.shape)
         )
     shape = tuple(int(d) for d in shape)
     if math.prod(shape) != size:
@@ -126,6 +144,10 @@ def _layer(profile: LayerProfile, index: int) -> Layer:
     loss = _per_level(profile.loss, f"{where}.loss", levels.size)
     size = _size(profile, where)
     costs = {"params": size * (1.0 - levels)}
+    if profile.costs is not None and not isinstance(profile.costs, Mapping):
+        raise InvalidProblemError(
+            f"{where}.costs", "None or a mapping of resource -> per-level cost", _fmt(profile.costs)
+        )
     for resource, values in (profile.costs or {}).items():
         if not isinstance(resource, str) or not resource:
             raise InvalidProblemError(
@@ -134,14 +156,14 @@ def _layer(profile: LayerProfile, index: int) -> Layer:
         costs[resource] = _per_level(values, f"{where}.costs.{resource}", levels.size)
     magnitudes = None
     if profile.magnitudes is not None:
-        magnitudes = _per_level(profile.magnitudes, f"{where}.magnitudes", levels.size)
+        magnitudes = _magnitudes(profile.magnitudes, f"{where}.magnitudes", levels.size)
     lo, hi = _bounds(profile, where)
     allowed = (levels >= lo - _LEVEL_TOL) & (levels <= hi + _LEVEL_TOL)
     if not allowed.any():
         raise InvalidProblemError(
             f"{where}.levels",
             f"at least one level in [min_sparsity, max_sparsity] = [{lo!r}, {hi!r}]",
-            f"levels from {levels[0]!r} to {levels[-1]!r}",
+            f"levels from {_fmt(levels[0])} to {_fmt(levels[-1])}",
         )
     group = profile.group
     if group is not None and (not isinstance(group, str) or not group):
@@ -285,8 +307,12 @@ class Interval:
     def describe(self) -> str:
         kind = "an integer" if self.integer else "a number"
         left = "(" if self.lo_open else "["
-        text = f"{kind} in {left}{self.lo:g}, {self.hi:g}]"
+        right = ")" if math.isinf(self.hi) else "]"
+        text = f"{kind} in {left}{self._end(self.lo)}, {self._end(self.hi)}{right}"
         return f"None or {text}" if self.optional else text
+
+    def _end(self, value: float) -> str:
+        return str(int(value)) if self.integer and math.isfinite(value) else f"{value:g}"
 
     def check(self, field: str, value: Any) -> Any:
         if value is None and self.optional:
