@@ -59,7 +59,8 @@ def solve_milp(
     )
     if res.status == _INFEASIBLE:
         return Solution(Status.INFEASIBLE, None, np.inf, "HiGHS proved the budget infeasible.")
-    bound = float(getattr(res, "mip_dual_bound", -np.inf) or -np.inf)
+    raw = getattr(res, "mip_dual_bound", None)
+    bound = -np.inf if raw is None or not np.isfinite(raw) else float(raw)
     if res.x is None:
         return Solution(Status.TIME_LIMIT, None, bound, f"HiGHS found no plan: {res.message}")
     choice: I64 = np.array(

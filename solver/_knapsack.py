@@ -1,0 +1,151 @@
+"""Dense form of the multiple-choice knapsack and the greedy moves the exact methods share.
+
+Items are padded to a common number of options ``K``: a padded option has loss ``+inf`` (so no
+rule ever picks it) and the item's largest cost (so no product with a multiplier is ``nan``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._instance import F64, I64, Instance
+
+FEAS_RTOL = 1e-10
+"""Relative slack on the budget inside the methods (``allocate`` accepts 1e-9)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Dense:
+    """An instance as padded arrays.
+
+    ``loss`` has shape (n, K), ``cost`` shape (R, n, K), ``budget`` shape (R,).
+    """
+
+    loss: F64
+    cost: F64
+    budget: F64
+
+    @cached_property
+    def rows(self) -> I64:
+        return np.arange(self.loss.shape[0])
+
+    @cached_property
+    def weight(self) -> F64:
+        """Cost summed over resources, each relative to its budget, shape (n, K)."""
+        total: F64 = (self.cost / self.budget[:, None, None]).sum(axis=0)
+        return total
+
+    def objective(self, choice: I64) -> float:
+        return float(self.loss[self.rows, choice].sum())
+
+    def usage(self, choice: I64) -> F64:
+        used: F64 = self.cost[:, self.rows, choice].sum(axis=1)
+        return used
+
+    def fits(self, choice: I64) -> bool:
+        return bool(np.all(self.usage(choice) <= self.budget * (1.0 + FEAS_RTOL)))
+
+    def restrict(self, keep: NDArray[np.bool_]) -> Dense:
+        """The same items with the options outside ``keep`` (n, K) padded away."""
+        loss = np.where(keep, self.loss, np.inf)
+        return Dense(loss, self.cost, self.budget)
+
+
+def dense(inst: Instance) -> Dense:
+    """Pad the items of ``inst`` into a `Dense` instance."""
+    sizes = [item.loss.size for item in inst.items]
+    n, width, n_res = len(sizes), max(sizes), len(inst.resources)
+    if min(sizes) == width:
+        loss = np.stack([item.loss for item in inst.items])
+        cost = np.stack([item.costs for item in inst.items], axis=1)
+        return Dense(loss, np.ascontiguousarray(cost), inst.budget)
+    loss = np.full((n, width), np.inf)
+    cost = np.empty((n_res, n, width))
+    for i, item in enumerate(inst.items):
+        size = item.loss.size
+        loss[i, :size] = item.loss
+        cost[:, i, :size] = item.costs
+        cost[:, i, size:] = item.costs.max(axis=1, keepdims=True)
+    return Dense(loss, cost, inst.budget)
+
+
+def priced(d: Dense, mu: F64) -> F64:
+    """Lagrangian value ``loss + mu . cost`` of every option, shape (n, K)."""
+    value = d.loss.copy()
+    for r in range(mu.size):
+        if mu[r] != 0.0:
+            value += mu[r] * d.cost[r]
+    return value
+
+
+def argmin_cheapest(d: Dense, value: F64, weight: F64 | None = None) -> I64:
+    """Per item, the option of least ``value``; near-ties go to the least ``weight``.
+
+    ``weight`` (n, K) defaults to the cost summed over resources relative to the budget.
+    """
+    best = value.min(axis=1, keepdims=True)
+    tie = value <= best * (1.0 + 1e-12) + 1e-300  # loss, cost and multipliers are >= 0
+    choice: I64 = np.where(tie, d.weight if weight is None else weight, np.inf).argmin(axis=1)
+    return choice
+
+
+def cheapest(d: Dense) -> I64:
+    """Per item, the option of least normalised cost; ties go to the least loss."""
+    weight = np.where(np.isfinite(d.loss), d.weight, np.inf)
+    least = weight.min(axis=1, keepdims=True)
+    choice: I64 = np.where(weight <= least, d.loss, np.inf).argmin(axis=1)
+    return choice
+
+
+def fill(d: Dense, choice: I64) -> I64:
+    """Spend leftover budget: switch items to options of less loss that still fit.
+
+    Each round every item proposes its largest loss decrease that fits the current slack;
+    proposals are applied by decreasing gain while they still fit. Stops when none fits.
+    """
+    choice = choice.copy()
+    rows = d.rows
+    for _ in range(64):
+        slack = d.budget * (1.0 + FEAS_RTOL) - d.usage(choice)
+        extra = d.cost - d.cost[:, rows, choice][:, :, None]
+        gain = d.loss[rows, choice][:, None] - d.loss
+        ok = np.all(extra <= slack[:, None, None], axis=0) & (gain > 0)
+        gain = np.where(ok, gain, 0.0)
+        best = gain.argmax(axis=1)
+        movers = np.flatnonzero(gain[rows, best] > 0)
+        if movers.size == 0:
+            break
+        for i in movers[np.argsort(-gain[movers, best[movers]], kind="stable")]:
+            step = extra[:, i, best[i]]
+            if np.all(step <= slack):
+                choice[i] = best[i]
+                slack = slack - step
+    return choice
+
+
+def repair(d: Dense, choice: I64, max_moves: int | None = None) -> I64 | None:
+    """Move items until every budget holds, trading the least loss per unit of violation.
+
+    Returns ``None`` when no single move reduces the violation any more.
+    """
+    choice = choice.copy()
+    rows = d.rows
+    scaled = d.cost / d.budget[:, None, None]
+    for _ in range(max_moves or 4 * d.loss.shape[0] + 16):
+        used = scaled[:, rows, choice].sum(axis=1)
+        over = np.maximum(used - 1.0, 0.0).sum()
+        if over <= FEAS_RTOL:
+            return choice
+        after = used[:, None, None] - scaled[:, rows, choice][:, :, None] + scaled
+        reduced = over - np.maximum(after - 1.0, 0.0).sum(axis=0)
+        more = np.maximum(d.loss - d.loss[rows, choice][:, None], 0.0)
+        score = np.where(reduced > 1e-15, reduced / (more + 1e-300), -np.inf)
+        i, k = np.unravel_index(int(score.argmax()), score.shape)
+        if not np.isfinite(score[i, k]):
+            return None
+        choice[i] = k
+    return choice if d.fits(choice) else None
