@@ -1,1 +1,8 @@
-"""pruneplan clients: the Python gRPC client and the PyTorch integration."""
+"""pruneplan clients: the gRPC client and the PyTorch integration (`pruneplan.clients.torch`).
+
+Importing this package pulls in neither torch nor the solver back ends (cvxpy, POT).
+"""
+
+from .client import Client, JobError, JobStatus, Progress
+
+__all__ = ["Client", "JobError", "JobStatus", "Progress"]
