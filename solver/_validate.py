@@ -268,6 +268,8 @@ def validate_problem(problem: AllocationProblem) -> Instance:
         )
     if len(problem.layers) == 0:
         raise InvalidProblemError("layers", "at least one layer", "an empty sequence")
+    if not isinstance(problem.fingerprint, str):
+        raise InvalidProblemError("fingerprint", "a string", _fmt(problem.fingerprint))
     layers = tuple(_layer(profile, i) for i, profile in enumerate(problem.layers))
     seen: dict[str, int] = {}
     for i, layer in enumerate(layers):

@@ -161,6 +161,11 @@ PROBLEMS: list[tuple[str, AllocationProblem, str]] = [
         "layers: must be at least one layer; got an empty sequence.",
     ),
     (
+        "fingerprint-not-a-string",
+        AllocationProblem([_layer()], {"params": 100.0}, fingerprint=5),  # type: ignore[arg-type]
+        "fingerprint: must be a string; got 5.",
+    ),
+    (
         "unknown-resource",
         _problem(budget={"flops": 10.0}),
         "budget: must be keyed by a resource the layers define (params); got 'flops'.",
