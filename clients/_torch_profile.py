@@ -302,6 +302,7 @@ def profile(
     progress: bool = True,
     latency: bool = False,
     device: torch.device | str | None = None,
+    max_sparsity: float = 1.0,
 ) -> list[LayerProfile]:
     r"""Measure each prunable layer's rate-distortion curve, as Xu et al. (ICCV 2023) do.
 
@@ -344,6 +345,10 @@ def profile(
         Also measure ``"latency_ms"`` per level (see Notes).
     device : torch.device or str, optional
         Where batches go; default the model's device. The model is not moved.
+    max_sparsity : float
+        Set on every profile: levels above it are never chosen. Output distortion saturates
+        once a layer is nearly gone, so a solver can find removing a whole layer "cheap",
+        and no fine-tuning revives a fully masked layer; ``1 - 1/32`` keeps every layer alive.
 
     Returns
     -------
@@ -420,12 +425,17 @@ def profile(
                 else:
                     bar.advance(task, len(level_list))
         return [
-            _layer_profile(layer, level_list, store.layers[layer.name], flops) for layer in found
+            _layer_profile(layer, level_list, store.layers[layer.name], flops, max_sparsity)
+            for layer in found
         ]
 
 
 def _layer_profile(
-    layer: Layer, levels: list[float], entry: Mapping[str, list[float]], flops: Mapping[str, float]
+    layer: Layer,
+    levels: list[float],
+    entry: Mapping[str, list[float]],
+    flops: Mapping[str, float],
+    max_sparsity: float,
 ) -> LayerProfile:
     density = np.array([kept_count(layer.size, s) / layer.size for s in levels])
     costs = {
@@ -441,5 +451,6 @@ def _layer_profile(
         size=layer.size,
         costs=costs,
         shape=layer.shape,
+        max_sparsity=max_sparsity,
         magnitudes=np.asarray(_cut_magnitudes(layer, levels), dtype=np.float64),
     )
