@@ -540,7 +540,7 @@ def solve_random(
     grid = _grid(inst)
     rng = np.random.default_rng(seed)
     deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
-    chunk = max(1, min(n_samples, 2**20 // max(1, grid.first.size * grid.budget.size)))
+    chunk = max(1, min(n_samples, 4096, 2**20 // max(1, grid.first.size * grid.budget.size)))
     best: I64 | None = None
     best_loss, done, feasible = math.inf, 0, 0
     while done < n_samples and (best is None or time.perf_counter() < deadline):
