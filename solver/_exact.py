@@ -1,13 +1,120 @@
-"""Exact method (placeholder: delegates to MILP until the dedicated algorithm lands)."""
+"""Exact method: Lagrangian bound, reduced-cost fixing and a core search; MILP as fallback."""
 
 from __future__ import annotations
 
-from ._instance import Instance, Solution
+import math
+import time
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._core import Incumbent, SearchAborted, search, setup
+from ._instance import I64, Instance, Item, Solution
+from ._knapsack import Dense, cheapest, dense, fill, repair
+from ._lagrangian import OPTIMAL_GAP, solve_dual
 from ._milp import solve_milp
+from ._types import Status, relative_gap
 from ._validate import Interval
 
-OPTIONS: dict[str, Interval] = {}
+OPTIONS: dict[str, Interval] = {"max_states": Interval(1e3, 1e9, integer=True)}
 
 
-def solve_exact(inst: Instance, *, time_limit: float | None, seed: int) -> Solution:
-    return solve_milp(inst, time_limit=time_limit, seed=seed)
+def solve_exact(
+    inst: Instance, *, time_limit: float | None, seed: int, max_states: int = 5_000_000
+) -> Solution:
+    r"""The optimal plan of the unrounded problem, with a certificate.
+
+    .. math::
+        z^\star = \min_{x} \sum_j \ell_{j x_j} \quad \text{s.t.} \quad
+        \sum_j c^r_{j x_j} \le B^r \;\; \forall r
+
+    where :math:`x_j` is the option of item :math:`j`, :math:`\ell_{jk}` its loss and
+    :math:`c^r_{jk}` its cost in resource :math:`r` with budget :math:`B^r`.
+
+    The Lagrangian dual gives a bound and a plan; reduced costs at the optimal multipliers
+    fix every item with a single option that could still beat the plan; the few items left
+    open are enumerated as non-dominated partial plans (Pisinger's core), each pruned by the
+    reduced-cost bound. Only if that search would exceed ``max_states`` states does HiGHS
+    solve the reduced problem. The result is ``OPTIMAL`` with a relative gap below 1e-9, or
+    ``TIME_LIMIT`` with the best plan and the dual bound.
+
+    Notes
+    -----
+    :math:`O(nK)` per dual step plus the core search, whose size depends on how many items
+    the bound leaves open: typically tens of items at 1,000 x 101 with one resource.
+
+    References
+    ----------
+    Pisinger, "A minimal algorithm for the multiple-choice knapsack problem", European
+    Journal of Operational Research 83 (1995).
+    Xu et al., "Efficient Joint Optimization of Layer-Adaptive Weight Pruning", ICCV 2023.
+    """
+    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
+    d = dense(inst)
+    dual = solve_dual(d)
+    if math.isinf(dual.bound):
+        return Solution(Status.INFEASIBLE, None, math.inf, "The LP relaxation is infeasible.")
+    start = dual.choice if dual.choice is not None else repair(d, cheapest(d))
+    if start is None:
+        keep = np.isfinite(d.loss)
+        return _fallback(inst, d, keep, None, dual.bound, deadline, "no plan from the dual")
+    inc = Incumbent(fill(d, start), 0.0)
+    inc = Incumbent(inc.choice, d.objective(inc.choice))
+    if relative_gap(inc.loss, dual.bound) <= OPTIMAL_GAP:
+        return Solution(Status.OPTIMAL, inc.choice, dual.bound)
+    st = setup(d, dual.mu, dual.bound)
+    try:
+        best = search(d, st, inc, deadline, max_states)
+    except SearchAborted as stop:
+        if str(stop) == "time_limit":
+            return _timeout(inc, dual.bound)
+        keep = st.reduced <= (inc.loss - dual.bound) * (1.0 + 1e-9) + 1e-12
+        keep[d.rows, inc.choice] = True
+        return _fallback(inst, d, keep, inc, dual.bound, deadline, "the core grew too large")
+    return Solution(Status.OPTIMAL, best.choice, best.loss)
+
+
+def _timeout(inc: Incumbent, bound: float) -> Solution:
+    why = "Stopped at time_limit with the best plan found; raise time_limit for a proof."
+    return Solution(Status.TIME_LIMIT, inc.choice, bound, why)
+
+
+def _fallback(
+    inst: Instance,
+    d: Dense,
+    keep: NDArray[np.bool_],
+    inc: Incumbent | None,
+    bound: float,
+    deadline: float,
+    why: str,
+) -> Solution:
+    """HiGHS on the options in ``keep`` (n, K): those reduced costs could not rule out."""
+    remaining = None if math.isinf(deadline) else max(deadline - time.perf_counter(), 1e-3)
+    sol = solve_milp(_restricted(inst, d, keep), time_limit=remaining, seed=0)
+    note = f"MILP fallback ({why})."
+    if sol.choice is None:
+        if inc is None:
+            return Solution(sol.status, None, sol.lower_bound, f"{note} {sol.message}")
+        return _timeout(inc, bound)
+    choice = _expand_choice(keep, sol.choice)
+    if inc is not None and d.objective(choice) > inc.loss:
+        choice = inc.choice
+    lower = max(bound, sol.lower_bound)
+    return Solution(sol.status, choice, lower, f"{note} {sol.message}".strip())
+
+
+def _restricted(inst: Instance, d: Dense, keep: NDArray[np.bool_]) -> Instance:
+    items = tuple(
+        Item(members=(), first=0, loss=d.loss[i, keep[i]], costs=d.cost[:, i, keep[i]])
+        for i in range(d.loss.shape[0])
+    )
+    return Instance(
+        layers=(), items=items, resources=inst.resources, budget=inst.budget, reported=()
+    )
+
+
+def _expand_choice(keep: NDArray[np.bool_], choice: I64) -> I64:
+    index: I64 = np.array(
+        [np.flatnonzero(row)[k] for row, k in zip(keep, choice, strict=True)], dtype=np.int64
+    )
+    return index

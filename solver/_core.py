@@ -1,0 +1,224 @@
+r"""Core search of the exact method: Pareto states over the items the dual bound leaves open.
+
+With multipliers :math:`\mu` and dual value :math:`g(\mu)`, every plan :math:`x` within budget
+satisfies
+
+.. math::
+    z(x) - g(\mu) = \sum_j \bar\ell_j(x_j) + \mu^\top \left(B - \sum_j c_j(x_j)\right)
+
+with reduced costs :math:`\bar\ell_{jk} = \ell_{jk} + \mu^\top c_{jk} - \min_k(\cdot)`,
+all :math:`\ge 0`.
+A plan better than the incumbent :math:`z^+` thus uses only options with
+:math:`\bar\ell_{jk} \le z^+ - g(\mu)`; items with one such option are fixed, and the rest are
+enumerated as a list of non-dominated partial plans (Pisinger's states), each pruned by the
+same identity with the slack term bounded through the largest costs still to come.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._instance import F64, I64
+from ._knapsack import FEAS_RTOL, Dense, argmin_cheapest, priced
+
+PAIRWISE_LIMIT = 3000
+"""Most states compared pairwise for dominance when several resources are budgeted."""
+
+
+class SearchAborted(Exception):
+    """The search passed its deadline or its state limit; the incumbent stands."""
+
+
+@dataclass
+class Incumbent:
+    """Best plan known and its loss."""
+
+    choice: I64
+    loss: float
+
+
+@dataclass(frozen=True, eq=False)
+class States:
+    """Partial plans over the open items processed so far."""
+
+    loss: F64
+    cost: F64  # (R, S)
+    reduced: F64
+    parent: NDArray[np.int64]
+    option: NDArray[np.int64]
+
+
+@dataclass(frozen=True, eq=False)
+class Setup:
+    """Reduced costs, the option of zero reduced cost per item, and the gap to close."""
+
+    mu: F64
+    reduced: F64
+    base: I64
+    bound: float
+
+
+def setup(d: Dense, mu: F64, bound: float) -> Setup:
+    """Reduced costs at the multipliers ``mu`` whose dual value is ``bound``."""
+    value = priced(d, mu)
+    reduced = value - value.min(axis=1, keepdims=True)
+    return Setup(mu, reduced, argmin_cheapest(d, value), bound)
+
+
+def _dominance(loss: F64, cost: F64) -> NDArray[np.int64]:
+    """Indices of states that no other state beats in loss and every cost."""
+    if cost.shape[0] == 1:
+        order = np.lexsort((loss, cost[0]))
+        best_before = np.minimum.accumulate(np.concatenate([[np.inf], loss[order]]))[:-1]
+        kept: NDArray[np.int64] = order[loss[order] < best_before]
+        return kept
+    order = np.lexsort((*cost[::-1], loss))
+    if order.size > PAIRWISE_LIMIT:
+        return order
+    c = cost[:, order]
+    below = np.all(c[:, None, :] <= c[:, :, None], axis=0)  # below[i, j]: j no costlier
+    dominated = np.tril(below, k=-1).any(axis=1)
+    kept = order[~dominated]
+    return kept
+
+
+def _tol(inc: Incumbent, st: Setup) -> float:
+    return 1e-11 * (abs(inc.loss) + abs(st.bound)) + 1e-300
+
+
+@dataclass(frozen=True, eq=False)
+class Rest:
+    """Per stage, what the items not yet processed can add: shape (R, T + 1) or (T + 1,)."""
+
+    least: F64
+    most: F64
+    base_loss: F64
+    base_cost: F64
+
+
+def _rest(d: Dense, st: Setup, order: I64, cand: NDArray[np.bool_]) -> Rest:
+    cost = d.cost[:, order, :]
+    least = np.where(cand[order], cost, np.inf).min(axis=2)
+    most = np.where(cand[order], cost, -np.inf).max(axis=2)
+    base = st.base[order]
+    idx = np.arange(order.size)
+    base_loss, base_cost = d.loss[order, base], cost[:, idx, base]
+
+    def suffix(a: F64) -> F64:
+        out: F64 = np.concatenate([np.cumsum(a[..., ::-1], axis=-1)[..., ::-1], 0 * a[..., :1]], -1)
+        return out
+
+    return Rest(suffix(least), suffix(most), suffix(base_loss), suffix(base_cost))
+
+
+def _expand(d: Dense, st: Setup, states: States, item: int, options: I64) -> States:
+    m = options.size
+    size = states.loss.size
+    return States(
+        loss=(states.loss[:, None] + d.loss[item, options]).ravel(),
+        cost=(states.cost[:, :, None] + d.cost[:, item, options][:, None, :]).reshape(-1, size * m),
+        reduced=(states.reduced[:, None] + st.reduced[item, options]).ravel(),
+        parent=np.repeat(np.arange(size), m),
+        option=np.tile(options, size),
+    )
+
+
+def _select(states: States, keep: NDArray[np.int64] | NDArray[np.bool_]) -> States:
+    return States(
+        states.loss[keep],
+        states.cost[:, keep],
+        states.reduced[keep],
+        states.parent[keep],
+        states.option[keep],
+    )
+
+
+def _prune(d: Dense, st: Setup, states: States, rest: Rest, t: int, gap: float) -> States:
+    """Drop states that cannot fit or cannot beat the incumbent, then dominated ones."""
+    limit = d.budget[:, None] * (1.0 + FEAS_RTOL)
+    fits = np.all(states.cost + rest.least[:, t, None] <= limit, axis=0)
+    slack = np.maximum(d.budget[:, None] - states.cost - rest.most[:, t, None], 0.0)
+    promising = states.reduced + st.mu @ slack <= gap
+    states = _select(states, fits & promising)
+    return _select(states, _dominance(states.loss, states.cost))
+
+
+def _complete(
+    d: Dense, st: Setup, states: States, rest: Rest, t: int, inc: Incumbent
+) -> int | None:
+    """Index of the state that, finished with base options, beats the incumbent most."""
+    total = states.cost + rest.base_cost[:, t, None]
+    fits = np.all(total <= d.budget[:, None] * (1.0 + FEAS_RTOL), axis=0)
+    loss = np.where(fits, states.loss + rest.base_loss[t], np.inf)
+    if loss.size == 0:
+        return None
+    best = int(loss.argmin())
+    return best if loss[best] < inc.loss - _tol(inc, st) else None
+
+
+def _trace(
+    st: Setup, order: I64, history: list[tuple[NDArray[np.int64], NDArray[np.int64]]], s: int
+) -> I64:
+    choice = st.base.copy()
+    for t in range(len(history) - 1, -1, -1):
+        parent, option = history[t]
+        choice[order[t]] = option[s]
+        s = int(parent[s])
+    return choice
+
+
+def search(d: Dense, st: Setup, inc: Incumbent, deadline: float, max_states: int) -> Incumbent:
+    """The optimal plan: the incumbent or a better one found by the core search.
+
+    The search restarts with a smaller core whenever a better plan shrinks the gap to close
+    by a third. Raises `SearchAborted` past ``deadline`` or beyond ``max_states`` states.
+    """
+    while True:
+        inc, finished = _search_pass(d, st, inc, deadline, max_states)
+        if finished:
+            return inc
+
+
+def _start(d: Dense, st: Setup, fixed: I64) -> States:
+    return States(
+        loss=np.array([d.loss[fixed, st.base[fixed]].sum()]),
+        cost=d.cost[:, fixed, st.base[fixed]].sum(axis=1)[:, None],
+        reduced=np.zeros(1),
+        parent=np.zeros(1, dtype=np.int64),
+        option=np.zeros(1, dtype=np.int64),
+    )
+
+
+def _search_pass(
+    d: Dense, st: Setup, inc: Incumbent, deadline: float, max_states: int
+) -> tuple[Incumbent, bool]:
+    initial_gap = inc.loss - st.bound
+    cand = st.reduced <= initial_gap + _tol(inc, st)
+    is_open = cand.sum(axis=1) > 1
+    closeness = np.where(cand & (st.reduced > 0), st.reduced, np.inf).min(axis=1)
+    order = np.flatnonzero(is_open)[np.argsort(closeness[is_open], kind="stable")]
+    rest = _rest(d, st, order, cand)
+    states = _start(d, st, np.flatnonzero(~is_open))
+    history: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
+    for t, item in enumerate(order):
+        if time.perf_counter() > deadline:
+            raise SearchAborted("time_limit")
+        gap = inc.loss - st.bound + _tol(inc, st)
+        options = np.flatnonzero(st.reduced[item] <= gap)
+        if states.loss.size * options.size > max_states:
+            raise SearchAborted("max_states")
+        states = _prune(d, st, _expand(d, st, states, item, options), rest, t + 1, gap)
+        history.append((states.parent, states.option))
+        best = _complete(d, st, states, rest, t + 1, inc)
+        if best is not None:
+            choice = _trace(st, order, history, best)
+            inc = Incumbent(choice, float(d.loss[d.rows, choice].sum()))
+            if inc.loss - st.bound < initial_gap * (2.0 / 3.0) and t + 1 < order.size:
+                return inc, False
+    if not order.size and d.fits(st.base) and d.objective(st.base) < inc.loss:
+        inc = Incumbent(st.base.copy(), d.objective(st.base))
+    return inc, True
