@@ -119,3 +119,30 @@ def random_problem(
         most = sum(max(_cost(p, r, k) for k in _allowed(p)) for p in layers)
         budget[r] = least + tightness * (most - least) + 1e-6
     return AllocationProblem(layers, budget)
+
+
+def realistic_problem(
+    seed: int, n_layers: int, n_levels: int, *, resources: int = 1, tightness: float = 0.4
+) -> AllocationProblem:
+    """Noisy, non-monotone plateau-then-cliff curves; budgets of params, flops, latency."""
+    rng = np.random.default_rng(seed)
+    levels = np.linspace(0.0, 0.99, n_levels)
+    layers = []
+    for i in range(n_layers):
+        size = int(rng.integers(1_000, 100_000))
+        cliff = rng.uniform(0.4, 0.95)
+        curve = np.exp(rng.uniform(5, 12) * (levels - cliff)) * rng.uniform(0.05, 2.0)
+        loss = np.abs(curve + rng.normal(0.0, 0.01, n_levels))
+        costs = {
+            "flops": size * (1 - levels) * rng.uniform(10, 100),
+            "latency_ms": (size * (1 - levels)) ** 0.8 * 1e-3 + rng.uniform(0, 0.05, n_levels),
+        }
+        layers.append(layer(f"layer{i}.weight", levels, loss, size, costs=costs))
+    full = {
+        "params": sum(p.size for p in layers),
+        "flops": sum(float(np.asarray(p.costs["flops"])[0]) for p in layers if p.costs),
+        "latency_ms": sum(float(np.asarray(p.costs["latency_ms"])[0]) for p in layers if p.costs),
+    }
+    shares = {"params": tightness, "flops": tightness + 0.05, "latency_ms": tightness + 0.1}
+    names = ["params", "flops", "latency_ms"][:resources]
+    return AllocationProblem(layers, {r: shares[r] * full[r] for r in names})

@@ -1,0 +1,74 @@
+"""Exact method: equals HiGHS, certifies its answer, honours time_limit, falls back cleanly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pruneplan.solver import AllocationProblem, Status, allocate
+
+from ._brute import brute_force, layer, realistic_problem
+
+
+@pytest.mark.parametrize("resources", [1, 2, 3])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_equals_milp_on_noisy_curves(seed: int, resources: int) -> None:
+    problem = realistic_problem(seed, 60, 31, resources=resources, tightness=0.3 + 0.1 * seed)
+    exact = allocate(problem, method="exact")
+    milp = allocate(problem, method="milp")
+    assert exact.status is Status.OPTIMAL
+    assert exact.gap <= 1e-9
+    np.testing.assert_allclose(exact.objective, milp.objective, rtol=1e-9)
+    np.testing.assert_allclose(exact.lower_bound, exact.objective, rtol=1e-9)
+    for resource, limit in problem.budget.items():
+        assert exact.usage[resource] <= limit * (1 + 1e-9)
+
+
+def test_auto_is_exact() -> None:
+    problem = realistic_problem(2, 10, 11)
+    assert allocate(problem).method == "exact"
+    np.testing.assert_allclose(
+        allocate(problem).objective, allocate(problem, method="exact").objective
+    )
+
+
+def test_plateau_ties_and_zero_costs() -> None:
+    levels = [0.0, 0.3, 0.6, 0.9]
+    layers = [
+        layer("a", levels, [0.0, 0.0, 0.0, 1.0], costs={"flops": [5.0, 5.0, 0.0, 0.0]}),
+        layer("b", levels, [0.2, 0.2, 0.2, 0.2], costs={"flops": [5.0, 4.0, 3.0, 0.0]}),
+        layer("c", levels, [0.0, 0.5, 0.4, 0.6], costs={"flops": [5.0, 4.0, 3.0, 0.0]}),
+    ]
+    for limit in (0.5, 3.0, 4.0, 8.0, 15.0):
+        problem = AllocationProblem(layers, {"flops": limit})
+        result = allocate(problem, method="exact")
+        np.testing.assert_allclose(result.objective, brute_force(problem), atol=1e-12)
+
+
+def test_time_limit_returns_best_plan() -> None:
+    problem = realistic_problem(3, 400, 101)
+    result = allocate(problem, method="exact", time_limit=1e-6)
+    assert result.status is Status.TIME_LIMIT
+    assert result.usage["params"] <= problem.budget["params"] * (1 + 1e-9)
+    assert result.lower_bound <= result.objective
+    assert "time_limit" in result.message
+
+
+def test_state_limit_falls_back_to_milp() -> None:
+    problem = realistic_problem(1, 150, 51)
+    result = allocate(problem, method="exact", max_states=1000)
+    assert result.status is Status.OPTIMAL
+    assert "MILP fallback" in result.message
+    np.testing.assert_allclose(
+        result.objective, allocate(problem, method="milp").objective, rtol=1e-9
+    )
+
+
+def test_jointly_infeasible_budgets_are_proven() -> None:
+    layers = [
+        layer("a", [0.0, 0.9], [0.0, 1.0], costs={"flops": [1.0, 50.0]}),
+        layer("b", [0.0, 0.9], [0.0, 1.0], costs={"flops": [1.0, 50.0]}),
+    ]
+    result = allocate(AllocationProblem(layers, {"params": 30, "flops": 50}), method="exact")
+    assert result.status is Status.INFEASIBLE
+    assert "flops >= 2" in result.message
