@@ -214,6 +214,16 @@ class Client:
                 p = event.progress
                 yield Progress(p.phase, p.fraction, p.best_objective, p.best_bound, p.elapsed_s)
 
+    def solve_request(
+        self, request: pb.SolveRequest, timeout: float | None = None
+    ) -> pb.SolveResponse:
+        """The raw call: a `SolveRequest` message in, the `SolveResponse` message out."""
+        limit = request.options.time_limit_s if request.options.HasField("time_limit_s") else None
+        response: pb.SolveResponse = self._call(
+            self._stub.Solve, request, timeout or self._deadline(limit)
+        )
+        return response
+
     def plan(self, plan_id: str) -> AllocationResult:
         """An earlier plan by id."""
         response = self._call(self._stub.GetPlan, pb.GetPlanRequest(plan_id=plan_id))

@@ -1,0 +1,90 @@
+"""The wire format: generated code up to date, conversions, arrays, masks, example files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from google.protobuf import json_format
+
+from pruneplan.service import convert
+from pruneplan.solver import InvalidProblemError, allocate
+from pruneplan.v1 import allocation_pb2 as apb
+from pruneplan.v1 import pruning_service_pb2 as pb
+
+from .conftest import tiny_problem
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_generated_code_is_up_to_date() -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "protos" / "generate.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["values", "f64le"])
+def test_arrays_round_trip_bit_exact(raw: bool) -> None:
+    data = np.array([0.0, -1.5, np.inf, -np.inf, 1e-300, np.pi])
+    decoded = convert.values_to_array(convert.array_to_values(data, raw=raw), "x")
+    np.testing.assert_array_equal(decoded, data)
+
+
+def test_plan_key_ignores_array_encoding_and_request_id() -> None:
+    problem, args = tiny_problem(), convert.SolveArgs(method="exact")
+    keys = set()
+    for raw in (False, True):
+        request = convert.build_request(problem, args, request_id=f"id-{raw}", raw=raw)
+        wire = pb.SolveRequest.FromString(request.SerializeToString())
+        p, a = convert.parse_request(wire)
+        keys.add(convert.plan_key(convert.canonical_request(p, a), "v"))
+    assert len(keys) == 1
+
+
+def test_result_round_trip() -> None:
+    problem = tiny_problem()
+    result = allocate(problem, method="dp")
+    back = convert.response_to_result(convert.result_to_response(result, problem))
+    assert back.status is result.status
+    assert dict(back.sparsity) == dict(result.sparsity)
+    assert dict(back.level_index) == dict(result.level_index)
+    np.testing.assert_allclose(back.objective, result.objective)
+    assert back.frontier is not None and result.frontier is not None
+    np.testing.assert_array_equal(back.frontier.objective, result.frontier.objective)
+
+
+def test_kept_counts() -> None:
+    problem = tiny_problem()
+    response = convert.result_to_response(allocate(problem), problem)
+    sizes = {layer.name: layer.size for layer in problem.layers}
+    for layer in response.layers:
+        assert layer.kept == round(sizes[layer.name] * (1 - layer.sparsity))
+
+
+def test_mask_bit_order_is_little() -> None:
+    mask = np.zeros((3, 5), dtype=bool)
+    mask[0, 0] = mask[1, 4] = True  # flat indices 0 and 9
+    message = convert.mask_to_proto(mask)
+    assert message.bits == bytes([0b00000001, 0b00000010])
+    assert (message.length, list(message.shape)) == (15, [3, 5])
+    np.testing.assert_array_equal(convert.proto_to_mask(message), mask)
+
+
+def test_mask_with_wrong_length_names_field() -> None:
+    message = apb.BitMask(bits=b"\x01", length=15, shape=[3, 5])
+    with pytest.raises(InvalidProblemError, match=r"^mask\.bits"):
+        convert.proto_to_mask(message)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.json")), ids=lambda p: p.name)
+def test_examples_are_canonical_json_and_solve(path: Path) -> None:
+    request = json_format.Parse(path.read_text(), pb.SolveRequest())
+    problem, args = convert.parse_request(request)
+    assert allocate(problem, **args.kwargs()).status.name == "OPTIMAL"

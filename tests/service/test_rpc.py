@@ -1,0 +1,189 @@
+"""Every RPC over a real server: Solve, SolveStream, batches, GetPlan, Ping, health, reflection."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from pruneplan.clients import Client, JobError, Progress
+from pruneplan.service import convert
+from pruneplan.solver import AllocationResult, Status, allocate
+from pruneplan.v1 import pruning_service_pb2_grpc as pb_grpc
+
+from .conftest import ServerFactory, tiny_problem
+
+
+def _same_plan(got: AllocationResult, want: AllocationResult) -> None:
+    assert got.status is want.status
+    assert dict(got.level_index) == dict(want.level_index)
+    np.testing.assert_allclose(got.objective, want.objective, rtol=1e-12)
+
+
+def test_solve_matches_in_process(client: Client) -> None:
+    problem = tiny_problem(budget=310.0)
+    result = client.solve(problem, method="exact")
+    _same_plan(result, allocate(problem, method="exact"))
+    assert result.plan_id.startswith("p") and result.fingerprint == "tiny"
+
+
+def test_identical_requests_identical_plan(client: Client, channel: grpc.Channel) -> None:
+    problem = tiny_problem(budget=320.0)
+    first, second = client.solve(problem), client.solve(problem)
+    assert first.plan_id == second.plan_id
+    assert dataclasses.asdict(first) == dataclasses.asdict(second)
+    stub = pb_grpc.PruningServiceStub(channel)
+    args = convert.SolveArgs()
+    raw = [
+        stub.Solve(convert.build_request(problem, args, request_id=str(i), raw=i % 2 == 0))
+        for i in range(2)
+    ]
+    assert raw[0].SerializeToString(deterministic=True) == raw[1].SerializeToString(
+        deterministic=True
+    )
+    assert raw[0].plan_id == first.plan_id
+
+
+def test_get_plan(client: Client) -> None:
+    result = client.solve(tiny_problem(budget=330.0))
+    assert dataclasses.asdict(client.plan(result.plan_id)) == dataclasses.asdict(result)
+
+
+def test_get_plan_unknown_is_not_found(client: Client) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        client.plan("p0000")
+    assert info.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_infeasible_is_ok_with_status(client: Client) -> None:
+    result = client.solve(tiny_problem(budget=1.0))
+    assert result.status is Status.INFEASIBLE
+    assert "params" in result.message
+
+
+def test_solve_stream_ends_with_result(client: Client) -> None:
+    events = list(client.solve_stream(tiny_problem(budget=340.0), method="dp", buckets=1000))
+    assert all(isinstance(e, Progress) for e in events[:-1])
+    final = events[-1]
+    assert isinstance(final, AllocationResult) and final.method == "dp"
+
+
+def test_method_options_travel(client: Client) -> None:
+    problem = tiny_problem(budget=350.0)
+    result = client.solve(problem, method="random", seed=3, n_samples=50)
+    _same_plan(result, allocate(problem, method="random", seed=3, n_samples=50))
+
+
+def test_batch_round_trip(client: Client) -> None:
+    problems = [tiny_problem(budget=b) for b in (250.0, 300.0, 1.0)]
+    job_id = client.submit_batch(problems, method="exact")
+    results = client.results(job_id, wait=True)
+    assert len(results) == 3
+    for problem, result in zip(problems, results, strict=True):
+        assert isinstance(result, AllocationResult)
+        _same_plan(result, allocate(problem, method="exact"))
+    status = client.job(job_id)
+    assert (status.state, status.total, status.done, status.failed) == ("done", 3, 3, 0)
+    assert client.cancel(job_id) is False
+
+
+def test_batch_with_invalid_request_records_error(client: Client) -> None:
+    bad = tiny_problem()
+    bad = dataclasses.replace(bad, budget={"params": -1.0})
+    job_id = client.submit_batch([tiny_problem(budget=260.0), bad])
+    results = client.results(job_id, wait=True)
+    assert isinstance(results[0], AllocationResult)
+    assert isinstance(results[1], JobError) and results[1].code == "INVALID_ARGUMENT"
+    assert results[1].message.startswith("allocation.budget.params")
+    assert client.job(job_id).failed == 1
+
+
+def test_cancel_job(make_server: ServerFactory) -> None:
+    from .conftest import hard_problem
+
+    _, port = make_server(workers=1)
+    with Client(f"127.0.0.1:{port}") as client:
+        job_id = client.submit_batch([hard_problem(60, 10, seed=s) for s in range(4)])
+        assert client.cancel(job_id) is True
+        assert client.job(job_id).state == "cancelled"
+        assert len(client.results(job_id, wait=True)) < 4
+
+
+def test_ping_and_unknown_job(client: Client) -> None:
+    assert client.ping(b"echo") == b"echo"
+    with pytest.raises(grpc.RpcError) as info:
+        client.job("j-nope")
+    assert info.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_health_and_reflection(channel: grpc.Channel) -> None:
+    check = health_pb2_grpc.HealthStub(channel).Check
+    for service in ("", "pruneplan.v1.PruningService"):
+        response = check(health_pb2.HealthCheckRequest(service=service))
+        assert response.status == health_pb2.HealthCheckResponse.SERVING
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    names = {
+        s.name
+        for r in stub.ServerReflectionInfo(iter([request]))
+        for s in r.list_services_response.service
+    }
+    assert "pruneplan.v1.PruningService" in names
+
+
+def test_graceful_stop_reports_not_serving(make_server: ServerFactory) -> None:
+    server, port = make_server(grace_s=2.0)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        check = health_pb2_grpc.HealthStub(ch).Check
+        server.stop(2.0)
+        try:
+            status = check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
+        except grpc.RpcError as error:  # already closed: also not serving
+            assert error.code() is grpc.StatusCode.UNAVAILABLE
+        else:
+            assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert server.wait_for_termination(30)
+
+
+def test_metrics_endpoint(make_server: ServerFactory) -> None:
+    server, port = make_server(metrics_port=0)
+    with Client(f"127.0.0.1:{port}") as client:
+        client.solve(tiny_problem(budget=270.0))
+    url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    assert 'pruneplan_requests_total{code="OK",method="Solve"} 1.0' in text
+    assert "pruneplan_request_latency_seconds_bucket" in text
+    assert 'pruneplan_solve_time_seconds_count{solver_method="exact"} 1.0' in text
+    assert "pruneplan_queue_depth" in text
+
+
+def test_concurrent_clients(shared_server: tuple[object, int]) -> None:
+    """32 clients x 50 requests over 10 distinct problems; every answer is the right plan."""
+    port = shared_server[1]
+    problems = [tiny_problem(budget=200.0 + 15 * i, seed=i) for i in range(10)]
+    expected = [allocate(p, method="exact") for p in problems]
+    failures: list[str] = []
+
+    def worker(w: int) -> None:
+        with Client(f"127.0.0.1:{port}", timeout=120.0) as client:
+            for i in range(50):
+                k = (w + i) % len(problems)
+                try:
+                    got = client.solve(problems[k], method="exact")
+                    assert dict(got.level_index) == dict(expected[k].level_index)
+                except Exception as exc:  # collected and reported below
+                    failures.append(f"client {w} request {i}: {exc!r}")
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
