@@ -74,13 +74,10 @@ def local_service(workdir: Path, console: Console) -> Iterator[Solve]:
         return
     server, port = create_server(ServerConfig(port=0, db=str(workdir / "plans.sqlite")))
     console.print(f"server on 127.0.0.1:{port}, plan store {workdir / 'plans.sqlite'}")
-    client = Client(f"127.0.0.1:{port}")
     try:
-        yield lambda problem, method: client.solve(problem, method=method)
+        with Client(f"127.0.0.1:{port}") as client:
+            yield lambda problem, method: client.solve(problem, method=method)
     finally:
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
         server.stop(0).wait()
 
 
