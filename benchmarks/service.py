@@ -1,0 +1,145 @@
+"""Service benchmark: echo baseline, Solve throughput and latency, request decode time.
+
+* Baseline: the ``Ping`` RPC (an empty echo of the PruningService, same auth/interceptors) —
+  what gRPC + our interceptors cost without solving.
+* ``Solve``: a 54-layer x 101-level ``exact`` problem, 16 concurrent callers. Every request has
+  a different budget so it misses the plan cache: this measures solving, not the cache.
+* Decode: a `SolveRequest` carrying 10^6 numbers, bytes -> numpy, both array encodings.
+
+Prints a Markdown table. ``python benchmarks/service.py [--requests N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from pruneplan.clients import Client
+from pruneplan.service import convert
+from pruneplan.service.server import ServerConfig, create_server
+from pruneplan.solver import AllocationProblem, LayerProfile
+from pruneplan.v1 import pruning_service_pb2 as pb
+
+CALLERS = 16
+
+
+def problem_54(budget_fraction: float, seed: int = 0) -> AllocationProblem:
+    """54 layers x 101 levels, plateau-then-cliff curves, a params budget."""
+    rng = np.random.default_rng(seed)
+    levels = np.linspace(0.0, 0.99, 101)
+    layers = []
+    for i in range(54):
+        size = int(rng.integers(2_000, 2_000_000))
+        cliff = rng.uniform(0.5, 0.95)
+        loss = 0.01 * levels + np.exp(np.clip((levels - cliff) * 20, -50, 50)) * rng.uniform(0.1, 2)
+        layers.append(
+            LayerProfile(f"layer{i}.weight", levels, loss * (1 + 0.02 * rng.random(101)), size)
+        )
+    total = sum(layer.size for layer in layers)
+    return AllocationProblem(layers, {"params": budget_fraction * total})
+
+
+def run_callers(
+    target: str, calls: int, call: Callable[[Client, int], object]
+) -> tuple[float, list[float]]:
+    """``CALLERS`` threads, each with its own channel, ``calls`` calls each."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(CALLERS + 1)
+
+    def caller(c: int) -> None:
+        with Client(target, timeout=120.0) as client:
+            call(client, -1 - c)  # warm the channel
+            barrier.wait()
+            mine = []
+            for i in range(calls):
+                start = time.perf_counter()
+                call(client, c * calls + i)
+                mine.append(time.perf_counter() - start)
+            with lock:
+                latencies.extend(mine)
+
+    threads = [threading.Thread(target=caller, args=(c,)) for c in range(CALLERS)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    return len(latencies) / (time.perf_counter() - start), latencies
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q) * 1e3)
+
+
+def decode_ms(raw: bool) -> float:
+    data = np.random.default_rng(0).random(10**6)
+    request = pb.SolveRequest()
+    layer = request.allocation.layers.add(name="x")
+    layer.loss.CopyFrom(convert.array_to_values(data, raw=raw))
+    payload = request.SerializeToString()
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        parsed = pb.SolveRequest.FromString(payload)
+        array = convert.values_to_array(parsed.allocation.layers[0].loss, "loss")
+        times.append(time.perf_counter() - start)
+    assert array.size == 10**6
+    return min(times) * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=25, help="per caller")
+    args = parser.parse_args()
+    workers = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        config = ServerConfig(db=Path(tmp) / "bench.db", workers=workers, queue_size=4 * CALLERS)
+        server, port = create_server(config)
+        try:
+            target = f"127.0.0.1:{port}"
+            echo_rps, echo = run_callers(target, args.requests * 4, lambda c, i: c.ping(b""))
+            base = problem_54(0.5)
+            total = sum(layer.size for layer in base.layers)
+
+            def solve(client: Client, i: int) -> object:
+                fraction = 0.2 + 0.6 * ((i * 7919) % 100_003) / 100_003  # distinct: no cache hit
+                problem = AllocationProblem(base.layers, {"params": fraction * total})
+                return client.solve(problem, method="exact")
+
+            solve_rps, solved = run_callers(target, args.requests, solve)
+        finally:
+            server.stop(0).wait()
+    rows = [
+        ("Ping (echo baseline)", f"{echo_rps:,.0f}", _pct(echo, 50), _pct(echo, 99), "-"),
+        (
+            "Solve, 54 x 101 exact, cache misses",
+            f"{solve_rps:,.0f}",
+            _pct(solved, 50),
+            _pct(solved, 99),
+            f"{solve_rps / echo_rps:.1%}",
+        ),
+    ]
+    print(f"\n{CALLERS} concurrent callers, {workers} solver processes, {os.cpu_count()} cores\n")
+    print("| call | throughput (req/s) | p50 (ms) | p99 (ms) | vs. echo |")
+    print("|---|---:|---:|---:|---:|")
+    for name, rps, p50, p99, ratio in rows:
+        print(f"| {name} | {rps} | {p50:.2f} | {p99:.2f} | {ratio} |")
+    print("\n| decode 10^6 numbers (parse + numpy) | ms |")
+    print("|---|---:|")
+    print(f"| packed `values` | {decode_ms(False):.2f} |")
+    print(f"| raw `f64le` | {decode_ms(True):.2f} |")
+    print(f"\nstatistics: {len(solved)} solves, mean {statistics.fmean(solved) * 1e3:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
