@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -218,8 +219,6 @@ def create_server(config: ServerConfig) -> tuple[Server, int]:
 
 def serve(config: ServerConfig) -> int:
     """Run a server until SIGTERM or SIGINT, then shut down gracefully (``pruneplan serve``)."""
-    import signal
-
     server, port = create_server(config)
     scheme = "tls" if config.tls_cert else "plaintext"
     log.info("pruneplan serving on %s:%d (%s, store %s)", config.host, port, scheme, config.db)
