@@ -60,13 +60,16 @@ class Setup:
     reduced: F64
     base: I64
     bound: float
+    priced_cost: F64
+    """``mu . cost`` per option (n, K): the surrogate resource of the hull bound."""
 
 
 def setup(d: Dense, mu: F64, bound: float) -> Setup:
     """Reduced costs at the multipliers ``mu`` whose dual value is ``bound``."""
     value = priced(d, mu)
     reduced = value - value.min(axis=1, keepdims=True)
-    return Setup(mu, reduced, argmin_cheapest(d, value), bound)
+    priced_cost = np.tensordot(mu, d.cost, axes=1)
+    return Setup(mu, reduced, argmin_cheapest(d, value), bound, priced_cost)
 
 
 def _dominance(loss: F64, cost: F64) -> NDArray[np.int64]:
@@ -115,15 +118,76 @@ def _rest(d: Dense, st: Setup, order: I64, cand: NDArray[np.bool_]) -> Rest:
     return Rest(suffix(least), suffix(most), suffix(base_loss), suffix(base_cost))
 
 
-def _expand(d: Dense, st: Setup, states: States, item: int, options: I64) -> States:
-    m = options.size
-    size = states.loss.size
+def _lower_hull(cost: F64, loss: F64) -> tuple[float, float, F64, F64]:
+    """Cheapest point and the falling segments (dx > 0, dy < 0) of a lower convex hull."""
+    order = np.lexsort((loss, cost))
+    hull: list[tuple[float, float]] = []
+    for x, y in zip(cost[order].tolist(), loss[order].tolist(), strict=True):
+        if hull and x == hull[-1][0]:
+            continue
+        while len(hull) >= 2:
+            (ox, oy), (ax, ay) = hull[-2], hull[-1]
+            if (ax - ox) * (y - oy) - (ay - oy) * (x - ox) > 0:
+                break
+            hull.pop()
+        hull.append((x, y))
+    pts = np.array(hull)
+    dx, dy = np.diff(pts[:, 0]), np.diff(pts[:, 1])
+    falling = int(np.argmax(dy >= 0)) if np.any(dy >= 0) else dy.size
+    return float(pts[0, 0]), float(pts[0, 1]), dx[:falling], dy[:falling]
+
+
+@dataclass(frozen=True, eq=False)
+class HullBound:
+    """LP relaxation of the items still to come, as a function of their surrogate budget.
+
+    Segments of every item's lower hull sorted by slope; ``stage`` says after which stage
+    the item stops being "to come".
+    """
+
+    start_cost: F64  # (T + 1,) suffix sums of each item's cheapest hull point
+    start_loss: F64
+    dx: F64
+    dy: F64
+    stage: NDArray[np.int64]
+
+    def least_loss(self, t: int, room: F64) -> F64:
+        """Least LP loss of the items from stage ``t`` on within ``room`` of budget."""
+        mask = self.stage >= t
+        xs = self.start_cost[t] + np.concatenate([[0.0], np.cumsum(self.dx[mask])])
+        ys = self.start_loss[t] + np.concatenate([[0.0], np.cumsum(self.dy[mask])])
+        value: F64 = np.where(room >= xs[0] * (1 - 1e-12) - 1e-300, np.interp(room, xs, ys), np.inf)
+        return value
+
+
+def hull_bound(d: Dense, st: Setup, order: I64, cand: NDArray[np.bool_]) -> HullBound:
+    """The LP bound of the surrogate problem: costs and budgets summed with weights ``mu``."""
+    starts = np.zeros((2, order.size + 1))
+    segments: list[tuple[F64, F64, NDArray[np.int64]]] = []
+    for t, item in enumerate(order):
+        keep = cand[item]
+        x0, y0, dx, dy = _lower_hull(st.priced_cost[item, keep], d.loss[item, keep])
+        starts[:, t] = (x0, y0)
+        segments.append((dx, dy, np.full(dx.size, t)))
+    suffix = np.cumsum(starts[:, ::-1], axis=1)[:, ::-1]
+    dx = np.concatenate([s[0] for s in segments] + [np.zeros(0)])
+    dy = np.concatenate([s[1] for s in segments] + [np.zeros(0)])
+    stage = np.concatenate([s[2] for s in segments] + [np.zeros(0, dtype=np.int64)])
+    by_slope = np.argsort(dy / dx, kind="stable")
+    return HullBound(suffix[0], suffix[1], dx[by_slope], dy[by_slope], stage[by_slope])
+
+
+def _expand(d: Dense, st: Setup, states: States, item: int, options: I64, gap: float) -> States:
+    """Every state extended by every option of ``item`` whose reduced cost still fits."""
+    reduced = states.reduced[:, None] + st.reduced[item, options]
+    parent, k = np.nonzero(reduced <= gap)
+    chosen = options[k]
     return States(
-        loss=(states.loss[:, None] + d.loss[item, options]).ravel(),
-        cost=(states.cost[:, :, None] + d.cost[:, item, options][:, None, :]).reshape(-1, size * m),
-        reduced=(states.reduced[:, None] + st.reduced[item, options]).ravel(),
-        parent=np.repeat(np.arange(size), m),
-        option=np.tile(options, size),
+        loss=states.loss[parent] + d.loss[item, chosen],
+        cost=states.cost[:, parent] + d.cost[:, item, chosen],
+        reduced=reduced[parent, k],
+        parent=parent,
+        option=chosen,
     )
 
 
@@ -137,14 +201,24 @@ def _select(states: States, keep: NDArray[np.int64] | NDArray[np.bool_]) -> Stat
     )
 
 
-def _prune(d: Dense, st: Setup, states: States, rest: Rest, t: int, gap: float) -> States:
+def _prune(
+    d: Dense, st: Setup, states: States, rest: Rest, t: int, inc: Incumbent, hull: HullBound | None
+) -> States:
     """Drop states that cannot fit or cannot beat the incumbent, then dominated ones."""
     limit = d.budget[:, None] * (1.0 + FEAS_RTOL)
     fits = np.all(states.cost + rest.least[:, t, None] <= limit, axis=0)
+    gap = inc.loss - st.bound + _tol(inc, st)
     slack = np.maximum(d.budget[:, None] - states.cost - rest.most[:, t, None], 0.0)
     promising = states.reduced + st.mu @ slack <= gap
+    if hull is not None:
+        room = st.mu @ (limit - states.cost)
+        promising &= states.loss + hull.least_loss(t, room) <= inc.loss - _tol(inc, st)
     states = _select(states, fits & promising)
-    return _select(states, _dominance(states.loss, states.cost))
+    # A resource that no completion can exhaust plays no part in dominance.
+    binding = np.any(states.cost + rest.most[:, t, None] > limit, axis=1)
+    if not binding.any():
+        binding[0] = True
+    return _select(states, _dominance(states.loss, states.cost[binding]))
 
 
 def _complete(
@@ -171,16 +245,21 @@ def _trace(
     return choice
 
 
-def search(d: Dense, st: Setup, inc: Incumbent, deadline: float, max_states: int) -> Incumbent:
+def search(
+    d: Dense, st: Setup, inc: Incumbent, deadline: float, max_states: int, beam: int = 0
+) -> Incumbent:
     """The optimal plan: the incumbent or a better one found by the core search.
 
-    The search restarts with a smaller core whenever a better plan shrinks the gap to close
-    by a third. Raises `SearchAborted` past ``deadline`` or beyond ``max_states`` states.
+    A first pass keeps only the ``beam`` most promising states per stage, a heuristic that
+    finds good plans fast; exact passes follow. Every pass restarts with a smaller core
+    whenever a better plan shrinks the gap to close by a third. Raises `SearchAborted` past
+    ``deadline`` or beyond ``max_states`` states.
     """
-    while True:
-        inc, finished = _search_pass(d, st, inc, deadline, max_states)
-        if finished:
-            return inc
+    for width in (beam, None) if beam else (None,):
+        finished = False
+        while not finished:
+            inc, finished = _search_pass(d, st, inc, deadline, max_states, width)
+    return inc
 
 
 def _start(d: Dense, st: Setup, fixed: I64) -> States:
@@ -194,7 +273,7 @@ def _start(d: Dense, st: Setup, fixed: I64) -> States:
 
 
 def _search_pass(
-    d: Dense, st: Setup, inc: Incumbent, deadline: float, max_states: int
+    d: Dense, st: Setup, inc: Incumbent, deadline: float, max_states: int, beam: int | None
 ) -> tuple[Incumbent, bool]:
     initial_gap = inc.loss - st.bound
     cand = st.reduced <= initial_gap + _tol(inc, st)
@@ -202,6 +281,7 @@ def _search_pass(
     closeness = np.where(cand & (st.reduced > 0), st.reduced, np.inf).min(axis=1)
     order = np.flatnonzero(is_open)[np.argsort(closeness[is_open], kind="stable")]
     rest = _rest(d, st, order, cand)
+    hull = hull_bound(d, st, order, cand) if np.any(st.mu > 0) else None
     states = _start(d, st, np.flatnonzero(~is_open))
     history: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
     for t, item in enumerate(order):
@@ -211,7 +291,9 @@ def _search_pass(
         options = np.flatnonzero(st.reduced[item] <= gap)
         if states.loss.size * options.size > max_states:
             raise SearchAborted("max_states")
-        states = _prune(d, st, _expand(d, st, states, item, options), rest, t + 1, gap)
+        states = _prune(d, st, _expand(d, st, states, item, options, gap), rest, t + 1, inc, hull)
+        if beam is not None and states.loss.size > beam:
+            states = _select(states, np.argpartition(states.reduced, beam)[:beam])
         history.append((states.parent, states.option))
         best = _complete(d, st, states, rest, t + 1, inc)
         if best is not None:

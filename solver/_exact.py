@@ -16,7 +16,7 @@ from ._milp import solve_milp
 from ._types import Status, relative_gap
 from ._validate import Interval
 
-OPTIONS: dict[str, Interval] = {"max_states": Interval(1e3, 1e9, integer=True)}
+OPTIONS: dict[str, Interval] = {"max_states": Interval(1, 1e9, integer=True)}
 
 
 def solve_exact(

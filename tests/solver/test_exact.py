@@ -56,7 +56,7 @@ def test_time_limit_returns_best_plan() -> None:
 
 def test_state_limit_falls_back_to_milp() -> None:
     problem = realistic_problem(1, 150, 51)
-    result = allocate(problem, method="exact", max_states=1000)
+    result = allocate(problem, method="exact", max_states=10)
     assert result.status is Status.OPTIMAL
     assert "MILP fallback" in result.message
     np.testing.assert_allclose(
