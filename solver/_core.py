@@ -29,16 +29,21 @@ PAIRWISE_LIMIT = 3000
 """Most states compared pairwise for dominance when several resources are budgeted."""
 
 
-class SearchAborted(Exception):
-    """The search passed its deadline or its state limit; the incumbent stands."""
-
-
 @dataclass
 class Incumbent:
     """Best plan known and its loss."""
 
     choice: I64
     loss: float
+
+
+class SearchAborted(Exception):
+    """The search passed its deadline or its state limit; ``incumbent`` is the best plan."""
+
+    def __init__(self, reason: str, incumbent: Incumbent) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.incumbent = incumbent
 
 
 @dataclass(frozen=True, eq=False)
@@ -286,11 +291,11 @@ def _search_pass(
     history: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
     for t, item in enumerate(order):
         if time.perf_counter() > deadline:
-            raise SearchAborted("time_limit")
+            raise SearchAborted("time_limit", inc)
         gap = inc.loss - st.bound + _tol(inc, st)
         options = np.flatnonzero(st.reduced[item] <= gap)
         if states.loss.size * options.size > max_states:
-            raise SearchAborted("max_states")
+            raise SearchAborted("max_states", inc)
         states = _prune(d, st, _expand(d, st, states, item, options, gap), rest, t + 1, inc, hull)
         if beam is not None and states.loss.size > beam:
             states = _select(states, np.argpartition(states.reduced, beam)[:beam])
