@@ -65,16 +65,18 @@ class Setup:
     reduced: F64
     base: I64
     bound: float
-    priced_cost: F64
-    """``mu . cost`` per option (n, K): the surrogate resource of the hull bound."""
+    weights: tuple[F64, ...]
+    """Weight vectors of the surrogate resources whose LP bounds prune states."""
 
 
 def setup(d: Dense, mu: F64, bound: float) -> Setup:
     """Reduced costs at the multipliers ``mu`` whose dual value is ``bound``."""
     value = priced(d, mu)
     reduced = value - value.min(axis=1, keepdims=True)
-    priced_cost = np.tensordot(mu, d.cost, axes=1)
-    return Setup(mu, reduced, argmin_cheapest(d, value), bound, priced_cost)
+    weights = [mu] if np.any(mu > 0) else []
+    if mu.size > 1:
+        weights += [np.eye(mu.size)[r] / d.budget[r] for r in range(mu.size)]
+    return Setup(mu, reduced, argmin_cheapest(d, value), bound, tuple(weights))
 
 
 def _dominance(loss: F64, cost: F64) -> NDArray[np.int64]:
@@ -150,6 +152,7 @@ class HullBound:
     the item stops being "to come".
     """
 
+    weights: F64
     start_cost: F64  # (T + 1,) suffix sums of each item's cheapest hull point
     start_loss: F64
     dx: F64
@@ -165,13 +168,13 @@ class HullBound:
         return value
 
 
-def hull_bound(d: Dense, st: Setup, order: I64, cand: NDArray[np.bool_]) -> HullBound:
+def hull_bound(d: Dense, weights: F64, order: I64, cand: NDArray[np.bool_]) -> HullBound:
     """The LP bound of the surrogate problem: costs and budgets summed with weights ``mu``."""
     starts = np.zeros((2, order.size + 1))
     segments: list[tuple[F64, F64, NDArray[np.int64]]] = []
     for t, item in enumerate(order):
         keep = cand[item]
-        x0, y0, dx, dy = _lower_hull(st.priced_cost[item, keep], d.loss[item, keep])
+        x0, y0, dx, dy = _lower_hull(weights @ d.cost[:, item, keep], d.loss[item, keep])
         starts[:, t] = (x0, y0)
         segments.append((dx, dy, np.full(dx.size, t)))
     suffix = np.cumsum(starts[:, ::-1], axis=1)[:, ::-1]
@@ -179,7 +182,7 @@ def hull_bound(d: Dense, st: Setup, order: I64, cand: NDArray[np.bool_]) -> Hull
     dy = np.concatenate([s[1] for s in segments] + [np.zeros(0)])
     stage = np.concatenate([s[2] for s in segments] + [np.zeros(0, dtype=np.int64)])
     by_slope = np.argsort(dy / dx, kind="stable")
-    return HullBound(suffix[0], suffix[1], dx[by_slope], dy[by_slope], stage[by_slope])
+    return HullBound(weights, suffix[0], suffix[1], dx[by_slope], dy[by_slope], stage[by_slope])
 
 
 def _expand(d: Dense, st: Setup, states: States, item: int, options: I64, gap: float) -> States:
@@ -207,7 +210,13 @@ def _select(states: States, keep: NDArray[np.int64] | NDArray[np.bool_]) -> Stat
 
 
 def _prune(
-    d: Dense, st: Setup, states: States, rest: Rest, t: int, inc: Incumbent, hull: HullBound | None
+    d: Dense,
+    st: Setup,
+    states: States,
+    rest: Rest,
+    t: int,
+    inc: Incumbent,
+    hulls: list[HullBound],
 ) -> States:
     """Drop states that cannot fit or cannot beat the incumbent, then dominated ones."""
     limit = d.budget[:, None] * (1.0 + FEAS_RTOL)
@@ -215,8 +224,8 @@ def _prune(
     gap = inc.loss - st.bound + _tol(inc, st)
     slack = np.maximum(d.budget[:, None] - states.cost - rest.most[:, t, None], 0.0)
     promising = states.reduced + st.mu @ slack <= gap
-    if hull is not None:
-        room = st.mu @ (limit - states.cost)
+    for hull in hulls:
+        room = hull.weights @ (limit - states.cost)
         promising &= states.loss + hull.least_loss(t, room) <= inc.loss - _tol(inc, st)
     states = _select(states, fits & promising)
     # A resource that no completion can exhaust plays no part in dominance.
@@ -286,7 +295,7 @@ def _search_pass(
     closeness = np.where(cand & (st.reduced > 0), st.reduced, np.inf).min(axis=1)
     order = np.flatnonzero(is_open)[np.argsort(closeness[is_open], kind="stable")]
     rest = _rest(d, st, order, cand)
-    hull = hull_bound(d, st, order, cand) if np.any(st.mu > 0) else None
+    hulls = [hull_bound(d, w, order, cand) for w in st.weights]
     states = _start(d, st, np.flatnonzero(~is_open))
     history: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
     for t, item in enumerate(order):
@@ -296,7 +305,7 @@ def _search_pass(
         options = np.flatnonzero(st.reduced[item] <= gap)
         if states.loss.size * options.size > max_states:
             raise SearchAborted("max_states", inc)
-        states = _prune(d, st, _expand(d, st, states, item, options, gap), rest, t + 1, inc, hull)
+        states = _prune(d, st, _expand(d, st, states, item, options, gap), rest, t + 1, inc, hulls)
         if beam is not None and states.loss.size > beam:
             states = _select(states, np.argpartition(states.reduced, beam)[:beam])
         history.append((states.parent, states.option))

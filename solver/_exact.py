@@ -9,10 +9,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._core import Incumbent, SearchAborted, search, setup
-from ._instance import F64, I64, Instance, Item, Solution
+from ._instance import I64, Instance, Item, Solution
 from ._knapsack import Dense, cheapest, dense, fill, repair
 from ._lagrangian import OPTIMAL_GAP, solve_dual
 from ._milp import solve_milp
+from ._surrogate import surrogate_dual
 from ._types import Status, relative_gap
 from ._validate import Interval
 
@@ -31,13 +32,14 @@ def solve_exact(
     where :math:`x_j` is the option of item :math:`j`, :math:`\ell_{jk}` its loss and
     :math:`c^r_{jk}` its cost in resource :math:`r` with budget :math:`B^r`.
 
-    The Lagrangian dual gives a bound and a plan (with several budgets, the surrogate
-    problem weighted by the multipliers is solved exactly first: a sharper bound and a much
-    better plan after repair); reduced costs at the optimal multipliers
+    The Lagrangian dual gives a bound and a plan (with several budgets, surrogate problems
+    are then solved exactly while their weights adapt: a sharper bound and, often, the
+    optimal plan); reduced costs at the optimal multipliers
     fix every item with a single option that could still beat the plan; the few items left
     open are enumerated as non-dominated partial plans (Pisinger's core), each pruned by the
-    reduced-cost bound. Only if that search would exceed ``max_states`` states does HiGHS
-    solve the reduced problem. The result is ``OPTIMAL`` with a relative gap below 1e-9, or
+    reduced-cost bound. Only if that search would exceed ``max_states`` states (a tenth of
+    it with several budgets, where states are compared in several costs and grow fast) does
+    HiGHS solve the reduced problem. The result is ``OPTIMAL`` with a relative gap below 1e-9, or
     ``TIME_LIMIT`` with the best plan and the dual bound.
 
     Notes
@@ -62,10 +64,16 @@ def solve_exact(
         return _fallback(inst, d, keep, None, dual.bound, deadline, "no plan from the dual")
     inc, bound = _incumbent(d, start), dual.bound
     if d.budget.size > 1 and relative_gap(inc.loss, bound) > OPTIMAL_GAP:
-        inc, bound = _surrogate(d, dual.mu, inc, bound, deadline, max_states)
+        inc, bound = surrogate_dual(d, dual.mu, inc, bound, deadline, max_states)
+        if math.isinf(bound):
+            return Solution(
+                Status.INFEASIBLE, None, math.inf, "A surrogate relaxation is infeasible."
+            )
     if relative_gap(inc.loss, bound) <= OPTIMAL_GAP:
         return Solution(Status.OPTIMAL, inc.choice, bound)
     st = setup(d, dual.mu, dual.bound)
+    if d.budget.size > 1:
+        max_states = max(max_states // 10, 1)  # HiGHS on the reduced problem sooner
     try:
         best = search(d, st, inc, deadline, max_states)
     except SearchAborted as stop:
@@ -81,31 +89,6 @@ def solve_exact(
 def _incumbent(d: Dense, choice: I64) -> Incumbent:
     choice = fill(d, choice)
     return Incumbent(choice, d.objective(choice))
-
-
-def _surrogate(
-    d: Dense, mu: F64, inc: Incumbent, bound: float, deadline: float, max_states: int
-) -> tuple[Incumbent, float]:
-    """Solve the surrogate problem exactly: one resource, costs and budgets weighted by ``mu``.
-
-    Its optimum is a lower bound at least the dual one; its plan, repaired if it breaks a
-    budget, often beats the incumbent by far.
-    """
-    one = Dense(d.loss, np.tensordot(mu, d.cost, axes=1)[None], np.array([mu @ d.budget]))
-    dual = solve_dual(one)
-    if dual.choice is None:
-        return inc, bound
-    best = _incumbent(one, dual.choice)
-    try:
-        best = search(one, setup(one, dual.mu, dual.bound), best, deadline, max_states)
-        bound = max(bound, best.loss)
-    except SearchAborted as stop:
-        best = stop.incumbent
-    plan = best.choice if d.fits(best.choice) else repair(d, best.choice)
-    if plan is not None:
-        candidate = _incumbent(d, plan)
-        inc = candidate if candidate.loss < inc.loss else inc
-    return inc, bound
 
 
 def _timeout(inc: Incumbent, bound: float) -> Solution:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from pruneplan.solver import AllocationProblem, Status, allocate
+from pruneplan.solver._core import Incumbent
+from pruneplan.solver._knapsack import dense
+from pruneplan.solver._lagrangian import solve_dual
+from pruneplan.solver._surrogate import surrogate_dual
+from pruneplan.solver._validate import validate_problem
 
 from ._brute import brute_force, layer, realistic_problem
 
@@ -72,3 +79,18 @@ def test_jointly_infeasible_budgets_are_proven() -> None:
     result = allocate(AllocationProblem(layers, {"params": 30, "flops": 50}), method="exact")
     assert result.status is Status.INFEASIBLE
     assert "flops >= 2" in result.message
+
+
+@pytest.mark.parametrize("rounds", [1, 6])
+def test_surrogate_dual_bound_and_plan_are_valid(rounds: int) -> None:
+    problem = realistic_problem(8, 40, 21, resources=3, tightness=0.3)
+    optimum = allocate(problem, method="milp").objective
+    d = dense(validate_problem(problem))
+    dual = solve_dual(d)
+    assert dual.choice is not None
+    start = Incumbent(dual.choice, d.objective(dual.choice))
+    inc, bound = surrogate_dual(d, dual.mu, start, dual.bound, math.inf, 10**6, rounds=rounds)
+    assert dual.bound <= bound <= optimum * (1 + 1e-9)
+    assert d.fits(inc.choice)
+    assert optimum * (1 - 1e-9) <= inc.loss <= start.loss
+    np.testing.assert_allclose(inc.loss, d.objective(inc.choice), rtol=1e-12)
