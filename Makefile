@@ -5,7 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS := server,torch,demo,dev
 
-.PHONY: install test lint typecheck protos check-protos demo bench clean
+BUF_VERSION := 1.75.0
+BUF    := $(VENV)/buf/node_modules/.bin/buf
+
+.PHONY: install test lint lint-protos typecheck protos check-protos demo bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +27,14 @@ install: $(STAMP)
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# buf's own binary, from the npm registry package that ships it.
+$(BUF): | $(STAMP)
+	npm install --prefix $(VENV)/buf --no-audit --no-fund --silent @bufbuild/buf@$(BUF_VERSION)
+
+lint-protos: $(BUF)
+	cd protos && ../$(BUF) lint
 
 typecheck: install .typecheck/pruneplan
 	$(VENV)/bin/mypy
@@ -34,7 +45,7 @@ protos: install
 check-protos: install
 	$(PY) protos/generate.py --check
 
-test: install lint check-protos typecheck
+test: install lint lint-protos check-protos typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
 
 demo: install
