@@ -45,12 +45,15 @@ def _line(d: Dense, base: F64, r: int) -> tuple[float, I64 | None]:
     the multiplier (``inf`` if no plan fits budget ``r``) and a plan within budget ``r``.
     """
     cost, limit, rows = d.cost[r], d.budget[r] * (1.0 + FEAS_RTOL), d.rows
+    buffer = np.empty_like(base)
 
-    def pick(lam: float) -> tuple[I64, float, float]:
-        choice = argmin_cheapest(d, base + lam * cost if lam else base, cost)
+    def pick(lam: float, ties: bool = False) -> tuple[I64, float, float]:
+        value = np.add(np.multiply(cost, lam, out=buffer), base, out=buffer)
+        # Ties only matter at the kink: elsewhere any minimiser gives the same line.
+        choice: I64 = argmin_cheapest(d, value, cost) if ties else value.argmin(axis=1)
         return choice, float(base[rows, choice].sum()), float(cost[rows, choice].sum())
 
-    low, base_lo, cost_lo = pick(0.0)
+    low, base_lo, cost_lo = pick(0.0, ties=True)
     if cost_lo <= limit:
         return 0.0, low
     least = cost.min(axis=1, keepdims=True)
@@ -69,6 +72,9 @@ def _line(d: Dense, base: F64, r: int) -> tuple[float, I64 | None]:
         elif not kink:
             low, base_lo, cost_lo = choice, base_at, cost_at
         if kink:
+            choice, base_at, cost_at = pick(lam, ties=True)
+            if cost_at <= limit:
+                high = choice
             break
     return lam, high
 
