@@ -8,7 +8,7 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
-from ._core import Incumbent, SearchAborted, search, setup
+from ._core import Incumbent, SearchAborted, Setup, search, setup
 from ._instance import I64, Instance, Item, Solution
 from ._knapsack import Dense, cheapest, dense, fill, repair
 from ._lagrangian import OPTIMAL_GAP, solve_dual
@@ -32,14 +32,16 @@ def solve_exact(
     where :math:`x_j` is the option of item :math:`j`, :math:`\ell_{jk}` its loss and
     :math:`c^r_{jk}` its cost in resource :math:`r` with budget :math:`B^r`.
 
-    The Lagrangian dual gives a bound and a plan (with several budgets, surrogate problems
-    are then solved exactly while their weights adapt: a sharper bound and, often, the
-    optimal plan); reduced costs at the optimal multipliers
-    fix every item with a single option that could still beat the plan; the few items left
-    open are enumerated as non-dominated partial plans (Pisinger's core), each pruned by the
-    reduced-cost bound. Only if that search would exceed ``max_states`` states (a tenth of
-    it with several budgets, where states are compared in several costs and grow fast) does
-    HiGHS solve the reduced problem. The result is ``OPTIMAL`` with a relative gap below 1e-9, or
+    The Lagrangian dual gives a bound and a plan. With several budgets the surrogate
+    problem (budgets summed with the multipliers as weights) is then solved exactly: a
+    sharper bound and a better plan after repair. Reduced costs at the optimal multipliers
+    fix every item with a single option that could still beat the plan; the items left open
+    are enumerated as non-dominated partial plans (Pisinger's core), each pruned by LP
+    bounds of the items still to come. Only if that search would exceed ``max_states``
+    states (a twentieth of it with several budgets, where states are compared in several
+    costs and grow fast) does HiGHS solve restricted problems: the options of reduced cost
+    below a threshold that grows fourfold until the restricted optimum falls below it (see
+    `_deepening`). The result is ``OPTIMAL`` with a relative gap below 1e-9, or
     ``TIME_LIMIT`` with the best plan and the dual bound.
 
     Notes
@@ -73,17 +75,45 @@ def solve_exact(
         return Solution(Status.OPTIMAL, inc.choice, bound)
     st = setup(d, dual.mu, dual.bound)
     if d.budget.size > 1:
-        max_states = max(max_states // 10, 1)  # HiGHS on the reduced problem sooner
+        max_states = max(max_states // 20, 1)  # HiGHS on the reduced problem sooner
     try:
         best = search(d, st, inc, deadline, max_states)
     except SearchAborted as stop:
         if stop.reason == "time_limit":
             return _timeout(stop.incumbent, bound)
-        inc = stop.incumbent
-        keep = st.reduced <= (inc.loss - dual.bound) * (1.0 + 1e-9) + 1e-12
-        keep[d.rows, inc.choice] = True
-        return _fallback(inst, d, keep, inc, bound, deadline, "the core grew too large")
+        return _deepening(inst, d, st, stop.incumbent, bound, deadline)
     return Solution(Status.OPTIMAL, best.choice, best.loss)
+
+
+def _deepening(
+    inst: Instance, d: Dense, st: Setup, inc: Incumbent, lower: float, deadline: float
+) -> Solution:
+    r"""HiGHS on the options of reduced cost below a threshold that grows fourfold.
+
+    Every plan of loss below :math:`g(\mu) + t` uses only options of reduced cost at most
+    :math:`t`. So the optimum of that restricted problem, if below the threshold, is the
+    optimum; if not (or if it is infeasible), the threshold is a lower bound. Small
+    thresholds give small, fast problems; the incumbent only caps the last one.
+    """
+    step = (inc.loss - st.bound) / 16
+    while True:
+        if st.bound + step >= inc.loss:
+            keep = st.reduced <= (inc.loss - st.bound) * (1.0 + 1e-9) + 1e-12
+            keep[d.rows, inc.choice] = True
+            return _fallback(inst, d, keep, inc, lower, deadline, "the core grew too large")
+        keep = st.reduced <= step
+        remaining = None if math.isinf(deadline) else max(deadline - time.perf_counter(), 1e-3)
+        sol = solve_milp(_restricted(inst, d, keep), time_limit=remaining, seed=0)
+        if sol.choice is not None:
+            choice = _expand_choice(keep, sol.choice)
+            if d.objective(choice) < inc.loss:
+                inc = Incumbent(choice, d.objective(choice))
+        if sol.status is Status.TIME_LIMIT:
+            return _timeout(inc, lower)
+        if inc.loss < st.bound + step:
+            note = "MILP on the options the reduced costs leave (the core grew too large)."
+            return Solution(Status.OPTIMAL, inc.choice, inc.loss, note)
+        lower, step = max(lower, st.bound + step), step * 4
 
 
 def _incumbent(d: Dense, choice: I64) -> Incumbent:
