@@ -111,7 +111,10 @@ def solve_dp(
     Several budgets: the DP runs on the first, the others priced into the loss by their
     Lagrange multipliers; a plan that still breaks one is repaired greedily, and if that
     fails the result is ``INFEASIBLE`` with a message saying the DP could not decide
-    (use ``exact``). The frontier is returned for one resource only.
+    (use ``exact``). The frontier is returned for one resource only: ``objective[i]`` is
+    :math:`V_n(i)`, the best loss of the rounded-up problem within ``i`` buckets, so every
+    value is achievable within ``budget[i]`` and lies at or above the true frontier there
+    (by less than the loss that ``n`` buckets of budget can buy).
 
     Notes
     -----
