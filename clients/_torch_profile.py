@@ -10,6 +10,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias, cast
 
@@ -35,36 +36,102 @@ from ._torch_layers import (
 )
 from ._torch_masks import _current_mask, layer_flops, topk_mask
 
-__all__ = ["DEFAULT_LEVELS", "Metric", "profile"]
+__all__ = ["DEFAULT_LEVELS", "LossIncrease", "Metric", "distortion", "loss_increase", "profile"]
 
 DEFAULT_LEVELS: tuple[float, ...] = tuple(i / 32 for i in range(33))
 """The default grid: 33 sparsities 0, 1/32, ..., 1."""
 
-Metric: TypeAlias = str | Callable[[torch.Tensor, torch.Tensor], float | torch.Tensor]
-"""``"mse"``, ``"worst"`` or ``f(output, dense_output) -> distortion`` (per batch, averaged)."""
+Criterion: TypeAlias = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``criterion(output, targets) -> mean loss``, e.g. ``torch.nn.functional.cross_entropy``."""
+
+
+@dataclass(frozen=True)
+class LossIncrease:
+    """The task-loss increase metric; make one with ``loss_increase(criterion)``."""
+
+    criterion: Criterion
+
+
+Metric: TypeAlias = (
+    str | Callable[[torch.Tensor, torch.Tensor], float | torch.Tensor] | LossIncrease
+)
+"""``"mse"``, ``"worst"``, ``"kl"``, ``loss_increase(criterion)`` or
+``f(output, dense_output) -> distortion`` (per batch, averaged)."""
+
+_NAMES = ("mse", "worst", "kl")
+
+
+def loss_increase(criterion: Criterion) -> LossIncrease:
+    r"""Metric: how much pruning raises the task loss on labelled calibration data.
+
+    .. math::
+        D = \frac{1}{N} \sum_b n_b \big(L(f(x_b; W'), y_b) - L(f(x_b; W), y_b)\big)
+
+    where :math:`L` is ``criterion`` (mean over the batch), :math:`n_b` the size of batch
+    :math:`b`, :math:`N = \sum_b n_b`, :math:`W'` the pruned and :math:`W` the reference
+    weights; clipped at 0. With it, every calibration batch must be a pair
+    ``(inputs, targets)``, ``inputs`` being any batch form ``profile`` accepts.
+
+    This is the sensitivity SPDY (Frantar & Alistarh 2022) and OBC calibrate against. On a
+    model that fits its calibration labels it is close to ``"kl"``, which needs no labels; it
+    is noisier where pruning a little happens to lower the loss (clipped to 0).
+
+    Examples
+    --------
+    >>> import torch
+    >>> metric = loss_increase(torch.nn.functional.cross_entropy)
+    >>> ref, y = torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]), torch.tensor([0, 1])
+    >>> round(distortion([torch.zeros(2, 3)], [ref], metric, targets=[y]), 4)  # log 3 - 0.2395
+    0.8591
+    """
+    if not callable(criterion):
+        raise TypeError(f"criterion: must be callable(output, targets); got {criterion!r}")
+    return LossIncrease(criterion)
+
+
+def _kl_sum(out: torch.Tensor, ref: torch.Tensor) -> tuple[float, int]:
+    """Sum over rows of KL(softmax(ref) || softmax(out)) along the last dim, and the row count."""
+    log_q = out.double().log_softmax(-1)
+    log_p = ref.double().log_softmax(-1)
+    kl = torch.sum(log_p.exp() * (log_p - log_q), dim=-1)
+    return float(kl.sum()), kl.numel()
 
 
 class _Distortion:
     """Accumulates the distortion of outputs against the dense outputs over the batches."""
 
     def __init__(self, metric: Metric) -> None:
-        if isinstance(metric, str) and metric not in ("mse", "worst"):
-            raise ValueError(f"metric: must be 'mse', 'worst' or a callable; got {metric!r}")
+        if isinstance(metric, str) and metric not in _NAMES:
+            raise ValueError(
+                f"metric: must be one of {list(_NAMES)}, loss_increase(criterion) or a "
+                f"callable; got {metric!r}"
+            )
         self.metric = metric
         self.total = 0.0
         self.count = 0
 
-    def add(self, out: torch.Tensor, ref: torch.Tensor) -> None:
-        if self.metric == "mse":
+    def add(self, out: torch.Tensor, ref: torch.Tensor, targets: torch.Tensor | None) -> None:
+        metric = self.metric
+        if metric == "mse":
             self.total += float(torch.sum((out.double() - ref.double()) ** 2))
             self.count += out.numel()
-        elif self.metric == "worst":
+        elif metric == "worst":
             per_sample = ((out.double() - ref.double()) ** 2).flatten(1).mean(1)
             self.total = max(self.total, float(per_sample.max()))
             self.count = 1
+        elif metric == "kl":
+            total, count = _kl_sum(out, ref)
+            self.total += total
+            self.count += count
+        elif isinstance(metric, LossIncrease):
+            assert targets is not None
+            n = len(targets)
+            increase = metric.criterion(out, targets) - metric.criterion(ref, targets)
+            self.total += n * float(increase)
+            self.count += n
         else:
-            assert callable(self.metric)
-            self.total += float(self.metric(out, ref))
+            assert callable(metric)
+            self.total += float(metric(out, ref))
             self.count += 1
 
     def value(self) -> float:
@@ -74,9 +141,65 @@ class _Distortion:
         return max(0.0, value)
 
 
+def distortion(
+    outputs: Sequence[torch.Tensor],
+    reference: Sequence[torch.Tensor],
+    metric: Metric = "mse",
+    *,
+    targets: Sequence[torch.Tensor] | None = None,
+) -> float:
+    """The distortion ``profile`` measures, of given outputs against reference outputs.
+
+    For checking a plan: the measured joint distortion of a pruned model against the sum of
+    its layers' profiled distortions (the solver's objective). ``targets`` (one tensor per
+    batch) are needed with ``loss_increase``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> ref = torch.tensor([[0.0, 0.0]])
+    >>> out = torch.tensor([[1.0, 0.0]])
+    >>> distortion([ref], [ref], "kl"), round(distortion([out], [ref], "kl"), 4)
+    (0.0, 0.1201)
+    """
+    acc = _Distortion(metric)
+    if isinstance(metric, LossIncrease) and targets is None:
+        raise ValueError("targets: loss_increase needs the targets of every batch; got None")
+    labels: Sequence[torch.Tensor | None] = [None] * len(outputs) if targets is None else targets
+    for out, ref, y in zip(outputs, reference, labels, strict=True):
+        acc.add(out, ref, y)
+    return acc.value()
+
+
+def _split_targets(
+    metric: Metric, batches: list[Batch]
+) -> tuple[list[Batch], list[torch.Tensor] | None]:
+    """With ``loss_increase``, split each ``(inputs, targets)`` batch; else no targets."""
+    if not isinstance(metric, LossIncrease):
+        return batches, None
+    inputs, targets = [], []
+    for i, batch in enumerate(batches):
+        if not (
+            isinstance(batch, (tuple, list))
+            and len(batch) == 2
+            and isinstance(batch[1], torch.Tensor)
+        ):
+            raise ValueError(
+                f"calib: metric loss_increase needs every batch as a pair (inputs, targets); "
+                f"batch {i} is {type(batch).__name__}"
+                + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
+                + "; pass e.g. [(x, y) for x, y in loader]"
+            )
+        inputs.append(batch[0])
+        targets.append(batch[1])
+    return inputs, targets
+
+
 def _metric_name(metric: Metric) -> str:
     if isinstance(metric, str):
         return metric
+    if isinstance(metric, LossIncrease):
+        return f"loss_increase({_metric_name(metric.criterion)})"
     return f"{getattr(metric, '__module__', '')}.{getattr(metric, '__qualname__', repr(metric))}"
 
 
@@ -161,6 +284,7 @@ def _curve(
     dense: Sequence[torch.Tensor],
     levels: Sequence[float],
     metric: Metric,
+    targets: Sequence[torch.Tensor] | None,
     tick: Callable[[], None],
 ) -> list[float]:
     """Distortion of pruning only ``layer`` at each level; the layer restored bit for bit."""
@@ -179,8 +303,12 @@ def _curve(
                 continue
             target.mul_(topk_mask(weight, kept, previous).to(target.dtype))
             acc = _Distortion(metric)
-            for batch, ref in zip(batches, dense, strict=True):
-                acc.add(output_tensor(forward(model, batch)), ref)
+            for i, (batch, ref) in enumerate(zip(batches, dense, strict=True)):
+                acc.add(
+                    output_tensor(forward(model, batch)),
+                    ref,
+                    None if targets is None else targets[i],
+                )
             loss.append(acc.value())
             target.copy_(saved)
             tick()
@@ -320,18 +448,22 @@ def profile(
         Any module; left bit-identical (weights, buffers, masks) with every module's
         train/eval flag restored. Run in eval mode without gradients.
     calib : iterable of Batch
-        Calibration batches (inputs only), each a tensor, a tuple of positional arguments or a
-        dict of keyword arguments. Materialised once and run as given, so choose batches as
-        large as memory allows: the cost is ``len(layers) * len(levels) * len(calib)`` forward
-        passes. The output compared is the model's output, its ``logits``, or the first
-        tensor of a tuple.
+        Calibration batches, each a tensor, a tuple of positional arguments or a dict of
+        keyword arguments; with ``loss_increase`` each is a pair ``(inputs, targets)``.
+        Materialised once and run as given, so choose batches as large as memory allows: the
+        cost is ``len(layers) * len(levels) * len(calib)`` forward passes. The output compared
+        is the model's output, its ``logits``, or the first tensor of a tuple.
     levels : sequence of float
         Candidate sparsities, ascending in [0, 1]; default 33 levels ``0, 1/32, ..., 1``.
-    metric : {"mse", "worst"} or callable
+    metric : {"mse", "worst", "kl"}, LossIncrease or callable
         ``"mse"``: mean squared output error over all elements; ``"worst"``: the largest
-        per-sample mean squared error (the variant Xu et al. use); a callable
-        ``f(output, dense_output) -> float`` is averaged over batches and clipped at 0 (e.g.
-        a KL divergence to the dense predictions, a loss increase).
+        per-sample mean squared error (the variant Xu et al. use); ``"kl"``: mean over
+        samples (every position of the last dimension's rows) of
+        :math:`\mathrm{KL}(\mathrm{softmax}(f(x;W)) \,\|\, \mathrm{softmax}(f(x;W')))`, for
+        classifiers and language models, no labels needed; ``loss_increase(criterion)``: the
+        task-loss increase on labelled batches; a callable ``f(output, dense_output) ->
+        float`` is averaged over batches. Every metric is clipped at 0. For classifiers use
+        ``"kl"`` (see Notes).
     layers, exclude : sequence of str, optional
         Glob patterns of canonical parameter names to include / leave out.
     cache : path, optional
@@ -361,6 +493,16 @@ def profile(
 
     Notes
     -----
+    Which metric: the solver adds the layers' distortions, so the metric should track what
+    the user loses and add up across layers. Logit MSE does neither well on a classifier:
+    it counts shifts of all logits alike (a softmax ignores a common shift; a wrong class
+    climbing matters more than the right one growing more confident) and at high sparsity it
+    saturates at the scale of the logits. The KL divergence to the dense predictions is the
+    expected log-loss increase against the dense model's own labels, its second-order term
+    is the Fisher metric OBS-style methods use, and it is 0 exactly when the predictions
+    are unchanged. ``loss_increase`` measures the same against true labels; on a model that
+    fits its calibration data the two pick the same plans.
+
     Latency is a structured proxy: at level ``s`` a dense layer of the same type with
     ``round(out * (1 - s))`` output channels is timed on the first batch's input shape
     (median of 7 runs). Unstructured masks do not speed up dense kernels.
@@ -385,7 +527,7 @@ def profile(
         raise ValueError(f"levels: must be ascending in [0, 1]; got {level_list}")
     _Distortion(metric)  # validates the metric name
     dev = torch.device(device) if device is not None else model_device(model)
-    batches = [to_device(b, dev) for b in calib]
+    batches, targets = _split_targets(metric, [to_device(b, dev) for b in calib])
     if not batches:
         raise ValueError("calib: must hold at least one batch; got none")
     found = find_layers(model, layers=layers, exclude=exclude)
@@ -394,7 +536,7 @@ def profile(
     with _frozen(model):
         key = _cache_key(
             model,
-            batches,
+            [*batches, *(targets or [])],
             level_list,
             metric,
             latency=latency,
@@ -417,6 +559,7 @@ def profile(
                             dense,
                             level_list,
                             metric,
+                            targets,
                             lambda: bar.advance(task),
                         )
                     }

@@ -28,12 +28,20 @@ from ._torch_iterative import (
 )
 from ._torch_layers import Batch, canonical_name, find_layers, fingerprint
 from ._torch_masks import LayerReport, PlanMismatchError, PruneReport, apply, finalize
-from ._torch_profile import DEFAULT_LEVELS, Metric, profile
+from ._torch_profile import (
+    DEFAULT_LEVELS,
+    LossIncrease,
+    Metric,
+    distortion,
+    loss_increase,
+    profile,
+)
 
 __all__ = [
     "DEFAULT_LEVELS",
     "Batch",
     "LayerReport",
+    "LossIncrease",
     "Metric",
     "PlanMismatchError",
     "PruneReport",
@@ -41,10 +49,12 @@ __all__ = [
     "broadcast_plan",
     "canonical_name",
     "dense_cost",
+    "distortion",
     "finalize",
     "find_layers",
     "fingerprint",
     "iterative",
+    "loss_increase",
     "problem_for",
     "profile",
     "relative_budget",

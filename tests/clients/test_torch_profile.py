@@ -16,6 +16,8 @@ from torch import nn  # noqa: E402
 from pruneplan.clients.torch import (  # noqa: E402
     apply,
     dense_cost,
+    distortion,
+    loss_increase,
     problem_for,
     profile,
     relative_budget,
@@ -164,6 +166,78 @@ def test_metrics(features: list[torch.Tensor]) -> None:
         assert np.all(np.asarray(c.loss) >= 0)
     with pytest.raises(ValueError, match="metric"):
         profile(model, features, metric="mae", progress=False)
+
+
+def test_kl_metric_by_hand() -> None:
+    gen = torch.Generator().manual_seed(3)
+    ref = [torch.randn(2, 3, 5, generator=gen), torch.randn(4, 3, 5, generator=gen)]
+    out = [r + 0.3 * torch.randn(r.shape, generator=gen) for r in ref]
+    assert distortion(ref, ref, "kl") == 0.0
+    rows = []  # every (sample, position) row of the last dimension counts once
+    for o, r in zip(out, ref, strict=True):
+        p, q = torch.softmax(r.double(), -1), torch.softmax(o.double(), -1)
+        rows.append(torch.sum(p * torch.log(p / q), -1).flatten())
+    torch.testing.assert_close(
+        torch.tensor(distortion(out, ref, "kl"), dtype=torch.float64), torch.cat(rows).mean()
+    )
+    shifted = [r + 7.0 for r in ref]  # a softmax ignores a common shift of the logits
+    np.testing.assert_allclose(distortion(shifted, ref, "kl"), 0.0, atol=1e-12)
+
+
+def test_kl_profile_matches_callable(features: list[torch.Tensor]) -> None:
+    model = mlp()
+    builtin = profile(model, features, levels=LEVELS, metric="kl", progress=False)
+    by_hand = profile(
+        model,
+        features,
+        levels=LEVELS,
+        metric=lambda out, ref: torch.nn.functional.kl_div(
+            out.double().log_softmax(-1),
+            ref.double().log_softmax(-1),
+            log_target=True,
+            reduction="batchmean",
+        ),
+        progress=False,
+    )
+    for a, b in zip(builtin, by_hand, strict=True):
+        np.testing.assert_allclose(a.loss, b.loss, rtol=1e-5, atol=1e-9)
+        assert a.loss[0] == 0.0 and np.all(np.asarray(a.loss)[1:] > 0)
+
+
+def test_loss_increase_by_hand() -> None:
+    ce = torch.nn.functional.cross_entropy
+    gen = torch.Generator().manual_seed(4)
+    ref = [torch.randn(3, 4, generator=gen), torch.randn(5, 4, generator=gen)]
+    out = [r + torch.randn(r.shape, generator=gen) for r in ref]
+    ys = [torch.randint(0, 4, (3,), generator=gen), torch.randint(0, 4, (5,), generator=gen)]
+    metric = loss_increase(ce)
+    assert distortion(ref, ref, metric, targets=ys) == 0.0
+    increase = (ce(torch.cat(out), torch.cat(ys)) - ce(torch.cat(ref), torch.cat(ys))).item()
+    np.testing.assert_allclose(
+        distortion(out, ref, metric, targets=ys), max(0.0, increase), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="targets"):
+        distortion(out, ref, metric)
+    with pytest.raises(TypeError, match="criterion"):
+        loss_increase("cross_entropy")  # type: ignore[arg-type]
+
+
+def test_loss_increase_profile_needs_targets(features: list[torch.Tensor]) -> None:
+    model = mlp()
+    x = features[0]
+    with torch.no_grad():
+        y = model(x).argmax(-1)  # labels the dense model fits: every increase is >= 0
+    metric = loss_increase(torch.nn.functional.cross_entropy)
+    got = profile(model, [(x, y)], levels=LEVELS, metric=metric, progress=False)
+    for p in got:
+        loss = np.asarray(p.loss)
+        assert loss[0] == 0.0 and np.all(np.isfinite(loss)) and loss[-1] > 0
+    for bad in ([x], [(x,)], [(x, y, y)]):
+        with pytest.raises(ValueError, match=r"loss_increase needs every batch as a pair"):
+            profile(model, bad, levels=LEVELS, metric=metric, progress=False)
+    tupled = profile(model, [((x,), y)], levels=LEVELS, metric=metric, progress=False)
+    for a, b in zip(tupled, got, strict=True):  # inputs may be any batch form
+        np.testing.assert_allclose(a.loss, b.loss)
 
 
 def test_cache_resumes_layer_by_layer(
