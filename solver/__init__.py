@@ -4,6 +4,7 @@ Pure numerical code: numpy and scipy (cvxpy and POT for the back ends that need 
 """
 
 from ._allocate import METHODS, allocate
+from ._progress import Progress
 from ._types import (
     AllocationProblem,
     AllocationResult,
@@ -20,6 +21,7 @@ __all__ = [
     "Frontier",
     "InvalidProblemError",
     "LayerProfile",
+    "Progress",
     "Status",
     "allocate",
 ]

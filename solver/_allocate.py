@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _baselines, _dp, _exact, _lagrangian, _milp
 from ._instance import Instance, Solution
+from ._progress import ProgressCallback, report, reporting
 from ._types import AllocationProblem, AllocationResult, InvalidProblemError, Status, relative_gap
 from ._validate import COMMON_OPTIONS, Interval, validate_options, validate_problem
 
@@ -113,6 +114,7 @@ def allocate(
     method: str = "auto",
     time_limit: float | None = None,
     seed: int = 0,
+    progress: ProgressCallback | None = None,
     **options: Any,
 ) -> AllocationResult:
     r"""Choose one pruning level per layer to minimise total loss under a cost budget.
@@ -135,6 +137,9 @@ def allocate(
         Seconds; methods that can stop early return their best plan with ``TIME_LIMIT``.
     seed : int
         Seed of the randomised methods.
+    progress : callable, optional
+        Called with a `Progress` (phase, fraction, best objective, best bound) as the method
+        makes headway; always once with phase ``"done"`` at the end of a solve.
     **options
         Method-specific options, checked against the method's table (e.g. ``buckets`` for
         ``dp``, ``n_samples`` for ``random``).
@@ -168,9 +173,11 @@ def allocate(
             inst, name, start, "The budget is below the smallest achievable total."
         )
     else:
-        sol = spec.solve(inst, **common, **checked)
-        if not spec.bounded and sol.choice is not None:
-            bound = _lagrangian.dual_bound(inst)
-            sol = Solution(sol.status, sol.choice, bound, sol.message, sol.frontier)
-        result = _result(inst, sol, name, start)
+        with reporting(progress):
+            sol = spec.solve(inst, **common, **checked)
+            if not spec.bounded and sol.choice is not None:
+                bound = _lagrangian.dual_bound(inst)
+                sol = Solution(sol.status, sol.choice, bound, sol.message, sol.frontier)
+            result = _result(inst, sol, name, start)
+            report("done", fraction=1.0, objective=result.objective, lower_bound=result.lower_bound)
     return replace(result, fingerprint=problem.fingerprint)

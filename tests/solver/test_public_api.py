@@ -23,6 +23,7 @@ PUBLIC = [
     "Frontier",
     "InvalidProblemError",
     "LayerProfile",
+    "Progress",
     "Status",
     "allocate",
 ]
@@ -57,6 +58,7 @@ def test_allocate_signature() -> None:
         ("method", "KEYWORD_ONLY"),
         ("time_limit", "KEYWORD_ONLY"),
         ("seed", "KEYWORD_ONLY"),
+        ("progress", "KEYWORD_ONLY"),
         ("options", "VAR_KEYWORD"),
     ]
     assert (params["method"].default, params["time_limit"].default, params["seed"].default) == (
