@@ -9,6 +9,7 @@ within its budget.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -64,6 +65,30 @@ class Instance:
     @property
     def n_items(self) -> int:
         return len(self.items)
+
+    @cached_property
+    def n_options(self) -> I64:
+        """Number of options per item, shape (J,)."""
+        return np.array([item.loss.size for item in self.items], dtype=np.int64)
+
+    @cached_property
+    def loss_matrix(self) -> F64:
+        """Loss per item and option, shape (J, K_max); ``+inf`` pads items with fewer options."""
+        out = np.full((self.n_items, int(self.n_options.max())), np.inf)
+        for j, item in enumerate(self.items):
+            out[j, : item.loss.size] = item.loss
+        return out
+
+    @cached_property
+    def cost_tensor(self) -> F64:
+        """Cost per resource, item and option, shape (R, J, K_max); padding holds 0.
+
+        Padded options have ``+inf`` loss in `loss_matrix`, so a minimiser never picks them.
+        """
+        out = np.zeros((len(self.resources), self.n_items, int(self.n_options.max())))
+        for j, item in enumerate(self.items):
+            out[:, j, : item.loss.size] = item.costs
+        return out
 
     def item_of_layer(self) -> I64:
         """Index of the item that holds each layer."""
