@@ -83,19 +83,19 @@ def _result(inst: Instance, sol: Solution, name: str, start: float) -> Allocatio
     choice = np.asarray(sol.choice, dtype=np.int64)
     if not inst.fits(choice):
         raise RuntimeError(f"internal error: method {name!r} returned a plan over the budget")
-    levels = inst.level_indices(choice)
+    levels = inst.level_indices(choice).tolist()
     objective = inst.objective(choice)
     lower_bound = min(sol.lower_bound, objective)
-    usage = {
-        r: float(sum(layer.costs[r][k] for layer, k in zip(inst.layers, levels, strict=True)))
-        for r in inst.reported
-    }
+    usage = dict(zip(inst.resources, inst.usage(choice).tolist(), strict=True))
+    for r in inst.reported[len(inst.resources) :]:  # reported, not budgeted
+        usage[r] = float(
+            sum(layer.costs[r][k] for layer, k in zip(inst.layers, levels, strict=True))
+        )
+    pairs = list(zip(inst.layers, levels, strict=True))
     return AllocationResult(
         status=sol.status,
-        level_index={layer.name: int(k) for layer, k in zip(inst.layers, levels, strict=True)},
-        sparsity={
-            layer.name: float(layer.levels[k]) for layer, k in zip(inst.layers, levels, strict=True)
-        },
+        level_index={layer.name: k for layer, k in pairs},
+        sparsity={layer.name: float(layer.levels[k]) for layer, k in pairs},
         objective=objective,
         lower_bound=lower_bound,
         gap=relative_gap(objective, lower_bound),

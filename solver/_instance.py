@@ -90,6 +90,14 @@ class Instance:
             out[:, j, : item.loss.size] = item.costs
         return out
 
+    @cached_property
+    def _first(self) -> I64:
+        return np.array([item.first for item in self.items], dtype=np.int64)
+
+    @cached_property
+    def _owner(self) -> I64:
+        return self.item_of_layer()
+
     def item_of_layer(self) -> I64:
         """Index of the item that holds each layer."""
         owner = np.empty(len(self.layers), dtype=np.int64)
@@ -99,13 +107,11 @@ class Instance:
 
     def objective(self, choice: I64) -> float:
         """Total loss of a choice (one option index per item)."""
-        return float(sum(item.loss[k] for item, k in zip(self.items, choice, strict=True)))
+        return float(self.loss_matrix[np.arange(self.n_items), choice].sum())
 
     def usage(self, choice: I64) -> F64:
         """Total cost per budgeted resource of a choice, shape (R,)."""
-        total = np.zeros(len(self.resources))
-        for item, k in zip(self.items, choice, strict=True):
-            total += item.costs[:, k]
+        total: F64 = self.cost_tensor[:, np.arange(self.n_items), choice].sum(axis=1)
         return total
 
     def fits(self, choice: I64, *, rtol: float = 1e-9) -> bool:
@@ -114,23 +120,18 @@ class Instance:
 
     def level_indices(self, choice: I64) -> I64:
         """Level index of every layer for a choice over items."""
-        out = np.empty(len(self.layers), dtype=np.int64)
-        for item, k in zip(self.items, choice, strict=True):
-            out[list(item.members)] = item.first + int(k)
-        return out
+        return (self._first + np.asarray(choice, dtype=np.int64))[self._owner]
 
     def choice_from_levels(self, level_index: I64) -> I64:
         """Option index per item from a level index per layer (the first member decides)."""
-        return np.array(
-            [int(level_index[item.members[0]]) - item.first for item in self.items], dtype=np.int64
-        )
+        heads = np.array([item.members[0] for item in self.items], dtype=np.int64)
+        return np.asarray(level_index, dtype=np.int64)[heads] - self._first
 
     def min_usage(self) -> F64:
         """Smallest achievable total per budgeted resource, each resource on its own."""
-        total = np.zeros(len(self.resources))
-        for item in self.items:
-            total += item.costs.min(axis=1)
-        return total
+        padding = np.arange(self.cost_tensor.shape[2]) >= self.n_options[:, None]
+        least: F64 = np.where(padding, np.inf, self.cost_tensor).min(axis=2).sum(axis=1)
+        return least
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._instance import F64, Instance, Item, Layer
+from ._stacked import Stack, stacked_layers
 from ._types import AllocationProblem, InvalidProblemError, LayerProfile
 
 _LEVEL_TOL = 1e-12
@@ -213,6 +214,24 @@ def _budget(budget: object, layers: Sequence[Layer]) -> tuple[tuple[str, ...], F
     return tuple(names), np.array(values)
 
 
+def _ungrouped_items(stack: Stack, resources: tuple[str, ...]) -> tuple[tuple[Item, ...], F64, F64]:
+    """One item per layer from the stacked arrays (no groups).
+
+    Also returns the stacked loss (J, K) and costs (R, J, K) for `Instance`.
+    """
+    allowed = stack.allowed
+    n_levels = allowed.shape[1]
+    first = allowed.argmax(axis=1).tolist()
+    stop = (n_levels - allowed[:, ::-1].argmax(axis=1)).tolist()
+    loss = stack.loss
+    costs = np.stack([stack.costs[r] for r in resources])
+    items = tuple(
+        Item(members=(i,), first=a, loss=loss[i, a:b], costs=costs[:, i, a:b])
+        for i, (a, b) in enumerate(zip(first, stop, strict=True))
+    )
+    return items, loss, costs
+
+
 def _items(layers: Sequence[Layer], resources: tuple[str, ...]) -> tuple[Item, ...]:
     members: dict[object, list[int]] = {}
     for i, layer in enumerate(layers):
@@ -270,7 +289,11 @@ def validate_problem(problem: AllocationProblem) -> Instance:
         raise InvalidProblemError("layers", "at least one layer", "an empty sequence")
     if not isinstance(problem.fingerprint, str):
         raise InvalidProblemError("fingerprint", "a string", _fmt(problem.fingerprint))
-    layers = tuple(_layer(profile, i) for i, profile in enumerate(problem.layers))
+    stack = stacked_layers(problem.layers)
+    if stack is None:  # not one plain level grid, or something to report: layer by layer
+        layers = tuple(_layer(profile, i) for i, profile in enumerate(problem.layers))
+    else:
+        layers = stack.layers
     seen: dict[str, int] = {}
     for i, layer in enumerate(layers):
         if layer.name in seen:
@@ -283,13 +306,13 @@ def validate_problem(problem: AllocationProblem) -> Instance:
     resources, budget = _budget(problem.budget, layers)
     common = set.intersection(*(set(layer.costs) for layer in layers))
     reported = resources + tuple(sorted(common - set(resources)))
-    return Instance(
-        layers=layers,
-        items=_items(layers, resources),
-        resources=resources,
-        budget=budget,
-        reported=reported,
-    )
+    if stack is None or any(layer.group is not None for layer in layers):
+        return Instance(layers, _items(layers, resources), resources, budget, reported)
+    items, loss, costs = _ungrouped_items(stack, resources)
+    inst = Instance(layers, items, resources, budget, reported)
+    if stack.allowed.all():  # the stacked arrays are the padded views: no copies needed
+        inst.__dict__["loss_matrix"], inst.__dict__["cost_tensor"] = loss, costs
+    return inst
 
 
 # ----------------------------------------------------------------------------------------------
