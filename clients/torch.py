@@ -30,15 +30,18 @@ from ._torch_layers import Batch, canonical_name, find_layers, fingerprint
 from ._torch_masks import LayerReport, PlanMismatchError, PruneReport, apply, finalize
 from ._torch_profile import (
     DEFAULT_LEVELS,
+    LOG_DENSITY_LEVELS,
     LossIncrease,
     Metric,
     distortion,
     loss_increase,
     profile,
 )
+from ._torch_refine import measured_distortion, refine
 
 __all__ = [
     "DEFAULT_LEVELS",
+    "LOG_DENSITY_LEVELS",
     "Batch",
     "LayerReport",
     "LossIncrease",
@@ -55,8 +58,10 @@ __all__ = [
     "fingerprint",
     "iterative",
     "loss_increase",
+    "measured_distortion",
     "problem_for",
     "profile",
+    "refine",
     "relative_budget",
     "schedule_density",
 ]
