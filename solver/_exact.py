@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._core import Incumbent, SearchAborted, Setup, search, setup
+from ._enumerate import enumerate_core
 from ._instance import I64, Instance, Item, Solution
 from ._knapsack import Dense, cheapest, dense, fill, repair
 from ._lagrangian import OPTIMAL_GAP, solve_dual
@@ -35,9 +36,11 @@ def solve_exact(
     The Lagrangian dual gives a bound and a plan. With several budgets the surrogate
     problem (budgets summed with the multipliers as weights) is then solved exactly: a
     sharper bound and a better plan after repair. Reduced costs at the optimal multipliers
-    fix every item with a single option that could still beat the plan; the items left open
-    are enumerated as non-dominated partial plans (Pisinger's core), each pruned by LP
-    bounds of the items still to come. Only if that search would exceed ``max_states``
+    fix every item with a single option that could still beat the plan; the combinations of
+    the options left open are enumerated in blocks (`enumerate_core`: a few dozen array
+    operations). Should that need more than ``max_states`` partial plans, the items left
+    open are searched one by one as non-dominated partial plans (Pisinger's core), each
+    pruned by LP bounds of the items still to come. Only if that search would exceed ``max_states``
     states (a twentieth of it with several budgets, where states are compared in several
     costs and grow fast) does HiGHS solve restricted problems: the options of reduced cost
     below a threshold that grows fourfold until the restricted optimum falls below it (see
@@ -77,6 +80,9 @@ def solve_exact(
     if d.budget.size > 1:
         max_states = max(max_states // 20, 1)  # HiGHS on the reduced problem sooner
     try:
+        quick = _enumerated(d, st, inc, max_states, deadline)
+        if quick is not None:
+            return Solution(Status.OPTIMAL, quick.choice, quick.loss)
         best = search(d, st, inc, deadline, max_states)
     except SearchAborted as stop:
         if stop.reason == "time_limit":
@@ -114,6 +120,22 @@ def _deepening(
             note = "MILP on the options the reduced costs leave (the core grew too large)."
             return Solution(Status.OPTIMAL, inc.choice, inc.loss, note)
         lower, step = max(lower, st.bound + step), step * 4
+
+
+def _enumerated(
+    d: Dense, st: Setup, inc: Incumbent, max_states: int, deadline: float
+) -> Incumbent | None:
+    """`enumerate_core` first below two thirds of the gap (cheap), then below all of it.
+
+    A plan found below the first threshold is optimal: every better plan would lie below it
+    too and would have been enumerated. On the benchmark curves the optimum closes about
+    0.6 of the gap that the filled Lagrangian plan leaves.
+    """
+    trial = st.bound + (inc.loss - st.bound) * (2.0 / 3.0)
+    found = enumerate_core(d, st, Incumbent(inc.choice, trial), max_states, deadline)
+    if found is not None and found.loss < trial:
+        return found
+    return enumerate_core(d, st, inc, max_states, deadline)
 
 
 def _incumbent(d: Dense, choice: I64) -> Incumbent:

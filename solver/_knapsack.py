@@ -56,21 +56,12 @@ class Dense:
 
 
 def dense(inst: Instance) -> Dense:
-    """Pad the items of ``inst`` into a `Dense` instance."""
-    sizes = [item.loss.size for item in inst.items]
-    n, width, n_res = len(sizes), max(sizes), len(inst.resources)
-    if min(sizes) == width:
-        loss = np.stack([item.loss for item in inst.items])
-        cost = np.stack([item.costs for item in inst.items], axis=1)
-        return Dense(loss, np.ascontiguousarray(cost), inst.budget)
-    loss = np.full((n, width), np.inf)
-    cost = np.empty((n_res, n, width))
-    for i, item in enumerate(inst.items):
-        size = item.loss.size
-        loss[i, :size] = item.loss
-        cost[:, i, :size] = item.costs
-        cost[:, i, size:] = item.costs.max(axis=1, keepdims=True)
-    return Dense(loss, cost, inst.budget)
+    """The items of ``inst`` as a `Dense` instance (padded costs: each item's largest)."""
+    loss, cost = inst.loss_matrix, inst.cost_tensor
+    if np.all(inst.n_options == loss.shape[1]):
+        return Dense(loss, cost, inst.budget)
+    pad = ~np.isfinite(loss)
+    return Dense(loss, np.where(pad, cost.max(axis=2, keepdims=True), cost), inst.budget)
 
 
 def priced(d: Dense, mu: F64) -> F64:
@@ -106,11 +97,26 @@ def fill(d: Dense, choice: I64) -> I64:
 
     Each round every item proposes its largest loss decrease that fits the current slack;
     proposals are applied by decreasing gain while they still fit. Stops when none fits.
+    Only items with such a move at the start can ever move (slack only shrinks), so the
+    rounds run on those rows alone.
     """
+    slack = d.budget * (1.0 + FEAS_RTOL) - d.usage(choice)
+    extra = d.cost - d.cost[:, d.rows, choice][:, :, None]
+    ok = np.all(extra <= slack[:, None, None], axis=0) & (d.loss < d.loss[d.rows, choice][:, None])
+    movable = np.flatnonzero(ok.any(axis=1))
+    if movable.size == 0:
+        return choice.copy()
+    sub = Dense(d.loss[movable], d.cost[:, movable], d.budget)
+    out = choice.copy()
+    out[movable] = _fill_rows(sub, choice[movable], slack)
+    return out
+
+
+def _fill_rows(d: Dense, choice: I64, slack: F64) -> I64:
+    """`fill` on the rows of ``d`` with ``slack`` (R,) left by the rest of the plan."""
     choice = choice.copy()
     rows = d.rows
     for _ in range(64):
-        slack = d.budget * (1.0 + FEAS_RTOL) - d.usage(choice)
         extra = d.cost - d.cost[:, rows, choice][:, :, None]
         gain = d.loss[rows, choice][:, None] - d.loss
         ok = np.all(extra <= slack[:, None, None], axis=0) & (gain > 0)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from pruneplan.solver import AllocationProblem, Status, allocate
-from pruneplan.solver._core import Incumbent
-from pruneplan.solver._knapsack import dense
+from pruneplan.solver._core import Incumbent, search, setup
+from pruneplan.solver._enumerate import enumerate_core
+from pruneplan.solver._knapsack import dense, fill
 from pruneplan.solver._lagrangian import solve_dual
 from pruneplan.solver._surrogate import surrogate_dual
 from pruneplan.solver._validate import validate_problem
@@ -96,3 +97,31 @@ def test_surrogate_dual_bound_and_plan_are_valid(rounds: int) -> None:
     assert d.fits(inc.choice)
     assert optimum * (1 - 1e-9) <= inc.loss <= start.loss
     np.testing.assert_allclose(inc.loss, d.objective(inc.choice), rtol=1e-12)
+
+
+@pytest.mark.parametrize("resources", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(4))
+def test_enumerated_core_equals_state_search(seed: int, resources: int) -> None:
+    problem = realistic_problem(10 + seed, 30, 21, resources=resources, tightness=0.35)
+    d = dense(validate_problem(problem))
+    dual = solve_dual(d)
+    assert dual.choice is not None
+    start = fill(d, dual.choice)
+    st = setup(d, dual.mu, dual.bound)
+    inc = Incumbent(start, d.objective(start))
+    quick = enumerate_core(d, st, inc, 10**6, block=int(8 ** (seed % 3 + 1)))
+    assert quick is not None
+    slow = search(d, st, inc, math.inf, 10**7)
+    np.testing.assert_allclose(quick.loss, slow.loss, rtol=1e-12)
+    np.testing.assert_allclose(quick.loss, d.objective(quick.choice), rtol=1e-12)
+    assert d.fits(quick.choice)
+
+
+def test_enumerated_core_gives_up_beyond_max_states() -> None:
+    problem = realistic_problem(4, 60, 31, resources=3)
+    d = dense(validate_problem(problem))
+    dual = solve_dual(d)
+    assert dual.choice is not None
+    st = setup(d, dual.mu, dual.bound)
+    start = fill(d, dual.choice)
+    assert enumerate_core(d, st, Incumbent(start, d.objective(start)), 1) is None
