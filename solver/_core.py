@@ -24,6 +24,10 @@ from numpy.typing import NDArray
 
 from ._instance import F64, I64
 from ._knapsack import FEAS_RTOL, Dense, argmin_cheapest, priced
+from ._progress import report
+
+REPORT_EVERY = 0.005
+"""Seconds between two progress reports of a search."""
 
 PAIRWISE_LIMIT = 3000
 """Most states compared pairwise for dominance when several resources are budgeted."""
@@ -67,6 +71,19 @@ class Setup:
     bound: float
     weights: tuple[F64, ...]
     """Weight vectors of the surrogate resources whose LP bounds prune states."""
+
+
+def tick(last: float, loss: float, bound: float) -> float:
+    """Report phase ``"search"`` if `REPORT_EVERY` has passed since ``last``; the new ``last``.
+
+    Costs one clock read when it is not yet time, and one context-variable lookup when
+    nobody listens.
+    """
+    now = time.perf_counter()
+    if now - last < REPORT_EVERY:
+        return last
+    report("search", objective=loss, lower_bound=bound)
+    return now
 
 
 def setup(d: Dense, mu: F64, bound: float) -> Setup:
@@ -298,9 +315,11 @@ def _search_pass(
     hulls = [hull_bound(d, w, order, cand) for w in st.weights]
     states = _start(d, st, np.flatnonzero(~is_open))
     history: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
+    last = 0.0
     for t, item in enumerate(order):
         if time.perf_counter() > deadline:
             raise SearchAborted("time_limit", inc)
+        last = tick(last, inc.loss, st.bound)
         gap = inc.loss - st.bound + _tol(inc, st)
         options = np.flatnonzero(st.reduced[item] <= gap)
         if states.loss.size * options.size > max_states:

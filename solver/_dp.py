@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 from ._instance import F64, I64, Instance, Solution
 from ._knapsack import Dense, dense, fill, repair
 from ._lagrangian import OPTIMAL_GAP, solve_dual
+from ._progress import report
 from ._types import Frontier, Status, relative_gap
 from ._validate import Interval
 
@@ -130,7 +131,9 @@ def solve_dp(
     deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
     d = dense(inst)
     weight = bucket_weights(d.cost[0], float(d.budget[0]), buckets)
+    report("bound")
     dual = solve_dual(d)
+    report("dp", lower_bound=dual.bound)
     table = dp_table(_penalised(d, dual.mu), weight, buckets, deadline)
     if table is None:
         return Solution(Status.TIME_LIMIT, None, message="The DP ran out of time_limit.")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ._core import Incumbent, SearchAborted, Setup
+from ._core import Incumbent, SearchAborted, Setup, tick
 from ._instance import F64, I64
 from ._knapsack import FEAS_RTOL, Dense
 
@@ -197,9 +197,11 @@ def enumerate_core(
     spent = d.cost[:, d.rows, st.base].sum(axis=1)
     fixed = float(d.loss[d.rows, st.base].sum())
     part = Partial(np.zeros((2 + d.budget.size, 1)), ())
+    last = 0.0
     for t, blk in enumerate(blocks):
         if time.perf_counter() > deadline:
             raise SearchAborted("time_limit", inc)
+        last = tick(last, inc.loss, st.bound)
         joined = _join(part, blk, gap, max_states)
         if joined is None:
             return None

@@ -14,6 +14,7 @@ from ._instance import I64, Instance, Item, Solution
 from ._knapsack import Dense, cheapest, dense, fill, repair
 from ._lagrangian import OPTIMAL_GAP, solve_dual
 from ._milp import solve_milp
+from ._progress import report
 from ._surrogate import surrogate_dual
 from ._types import Status, relative_gap
 from ._validate import Interval
@@ -68,12 +69,14 @@ def solve_exact(
         keep = np.isfinite(d.loss)
         return _fallback(inst, d, keep, None, dual.bound, deadline, "no plan from the dual")
     inc, bound = _incumbent(d, start), dual.bound
+    report("bound", objective=inc.loss, lower_bound=bound)
     if d.budget.size > 1 and relative_gap(inc.loss, bound) > OPTIMAL_GAP:
         inc, bound = surrogate_dual(d, dual.mu, inc, bound, deadline, max_states)
         if math.isinf(bound):
             return Solution(
                 Status.INFEASIBLE, None, math.inf, "A surrogate relaxation is infeasible."
             )
+        report("bound", objective=inc.loss, lower_bound=bound)
     if relative_gap(inc.loss, bound) <= OPTIMAL_GAP:
         return Solution(Status.OPTIMAL, inc.choice, bound)
     st = setup(d, dual.mu, dual.bound)
@@ -108,6 +111,7 @@ def _deepening(
             keep[d.rows, inc.choice] = True
             return _fallback(inst, d, keep, inc, lower, deadline, "the core grew too large")
         keep = st.reduced <= step
+        report("milp", objective=inc.loss, lower_bound=lower)
         remaining = None if math.isinf(deadline) else max(deadline - time.perf_counter(), 1e-3)
         sol = solve_milp(_restricted(inst, d, keep), time_limit=remaining, seed=0)
         if sol.choice is not None:
@@ -158,6 +162,7 @@ def _fallback(
     why: str,
 ) -> Solution:
     """HiGHS on the options in ``keep`` (n, K): those reduced costs could not rule out."""
+    report("milp", objective=math.inf if inc is None else inc.loss, lower_bound=bound)
     remaining = None if math.isinf(deadline) else max(deadline - time.perf_counter(), 1e-3)
     sol = solve_milp(_restricted(inst, d, keep), time_limit=remaining, seed=0)
     note = f"MILP fallback ({why})."

@@ -9,6 +9,7 @@ import numpy as np
 
 from ._instance import F64, I64, Instance, Solution
 from ._knapsack import FEAS_RTOL, Dense, argmin_cheapest, dense, fill, priced, repair
+from ._progress import report
 from ._types import Status, relative_gap
 from ._validate import Interval
 
@@ -159,7 +160,9 @@ def solve_lagrangian(inst: Instance, *, time_limit: float | None, seed: int) -> 
     """
     del time_limit, seed  # deterministic and fast
     d = dense(inst)
+    report("bound")
     dual = solve_dual(d)
+    report("fill", lower_bound=dual.bound)
     if dual.choice is None:
         proven = math.isinf(dual.bound)
         why = "The LP relaxation is infeasible." if proven else "Greedy repair found no plan."

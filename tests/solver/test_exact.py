@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pruneplan.solver import AllocationProblem, Status, allocate
+from pruneplan.solver import AllocationProblem, Progress, Status, allocate
 from pruneplan.solver._core import Incumbent, search, setup
 from pruneplan.solver._enumerate import enumerate_core
 from pruneplan.solver._knapsack import dense, fill
@@ -125,3 +125,20 @@ def test_enumerated_core_gives_up_beyond_max_states() -> None:
     st = setup(d, dual.mu, dual.bound)
     start = fill(d, dual.choice)
     assert enumerate_core(d, st, Incumbent(start, d.objective(start)), 1) is None
+
+
+@pytest.mark.parametrize(
+    ("resources", "max_states", "phases"),
+    [(1, 10**6, {"bound", "search"}), (3, 10, {"bound", "milp"})],
+    ids=["core", "milp_fallback"],
+)
+def test_progress_phases(resources: int, max_states: int, phases: set[str]) -> None:
+    problem = realistic_problem(1, 80, 51, resources=resources)
+    seen: list[Progress] = []
+    result = allocate(problem, method="exact", max_states=max_states, progress=seen.append)
+    assert phases <= {event.phase for event in seen}
+    bound = next(event for event in seen if event.phase == "bound")
+    assert bound.lower_bound <= result.objective * (1 + 1e-9) <= bound.objective * (1 + 1e-9)
+    for event in seen:
+        assert event.lower_bound <= result.objective * (1 + 1e-9)
+        assert event.objective >= result.objective * (1 - 1e-9)
