@@ -263,13 +263,13 @@ class Client:
         `JobError` carries its ``index``).
         """
         request = pb.ListJobResultsRequest(job_id=job_id, follow=wait)
-        out: list[AllocationResult | JobError] = []
+        out: dict[int, AllocationResult | JobError] = {}
         for item in self._stream(self._stub.ListJobResults, request, timeout or self.timeout):
             if item.HasField("response"):
-                out.append(convert.response_to_result(item.response))
+                out[item.index] = convert.response_to_result(item.response)
             else:
-                out.append(JobError(item.index, item.error.code, item.error.message))
-        return out
+                out[item.index] = JobError(item.index, item.error.code, item.error.message)
+        return [out[index] for index in sorted(out)]  # streamed as they finish
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a batch; ``False`` if it had finished."""

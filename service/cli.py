@@ -30,6 +30,12 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--max-elements", type=int, default=32 << 20, help="max numbers per problem")
     p.add_argument("--max-batch", type=int, default=10_000, help="max requests per batch")
     p.add_argument("--queue-size", type=int, default=64, help="waiting solves before overload")
+    p.add_argument(
+        "--inline-max-elements",
+        type=int,
+        default=None,
+        help="solve problems with at most this many numbers on the RPC thread (0: never)",
+    )
     p.add_argument("--grace", type=float, default=10.0, help="seconds to drain at shutdown")
 
 
@@ -77,6 +83,11 @@ def _serve(args: argparse.Namespace) -> int:
         queue_size=args.queue_size,
         grace_s=args.grace,
         **({"workers": args.workers} if args.workers else {}),
+        **(
+            {"inline_max_elements": args.inline_max_elements}
+            if args.inline_max_elements is not None
+            else {}
+        ),
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:

@@ -25,5 +25,5 @@ def solve_request(request: pb.SolveRequest) -> pb.SolveResponse:
         raise InvalidProblemError(field, exc.allowed, exc.got, exc.hint) from None
     version = solver_version()
     response = convert.result_to_response(result, problem, solver_version=version)
-    response.plan_id = convert.plan_key(convert.canonical_request(problem, args), version)
+    response.plan_id = convert.plan_key(convert.canonical_request(request).payload, version)
     return response

@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
-from pruneplan.solver import AllocationProblem, InvalidProblemError
+from pruneplan.solver import InvalidProblemError, Progress
 from pruneplan.v1 import allocation_pb2 as apb
 from pruneplan.v1 import pruning_service_pb2 as pb
 
 from . import convert, worker
+from .errors import Cancelled, DeadlineExceeded
 from .metrics import Metrics
 from .pool import SolverPool, SolveTask
 from .store import PlanStore
 
 _HEARTBEAT_S = 0.5
+_ALIVE_S = 0.1
+"""How often a pooled solve checks that its call is still wanted."""
 
 
 @dataclass(frozen=True)
@@ -34,16 +36,17 @@ class Limits:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A request decoded, checked and identified."""
+    """A request checked and identified (not decoded: the solver's side does that)."""
 
-    problem: AllocationProblem
-    args: convert.SolveArgs
     canonical: bytes
     plan_id: str
+    elements: int
+    time_limit: float | None
+    """The request's own time limit (for the progress fraction)."""
 
 
-def check_limits(request: pb.SolveRequest, limits: Limits) -> None:
-    """Reject problems over the server's limits before decoding them."""
+def check_limits(request: pb.SolveRequest, limits: Limits, elements: int | None = None) -> None:
+    """Reject problems over the server's limits (``elements``: known once canonical)."""
     layers = len(request.allocation.layers)
     if layers > limits.max_layers:
         raise InvalidProblemError(
@@ -51,8 +54,7 @@ def check_limits(request: pb.SolveRequest, limits: Limits) -> None:
             f"at most {limits.max_layers} layers (server limit --max-layers)",
             f"{layers} layers",
         )
-    elements = convert.count_elements(request.allocation)
-    if elements > limits.max_elements:
+    if elements is not None and elements > limits.max_elements:
         raise InvalidProblemError(
             "allocation",
             f"at most {limits.max_elements} numbers in all arrays (server limit --max-elements)",
@@ -61,7 +63,12 @@ def check_limits(request: pb.SolveRequest, limits: Limits) -> None:
 
 
 class Planner:
-    """Solves requests once: identical requests share a plan id and the stored plan."""
+    """Solves requests once: identical requests share a plan id and the stored plan.
+
+    Problems with at most ``inline_max_elements`` numbers are solved on the calling thread (no
+    pipe, no second process; they hold this process's GIL while they solve), bigger ones in the
+    solver pool, where they use every core and a cancelled or expired call kills its solve.
+    """
 
     def __init__(
         self,
@@ -70,24 +77,28 @@ class Planner:
         limits: Limits,
         solver_version: str,
         metrics: Metrics,
+        inline_max_elements: int = 0,
     ) -> None:
         self.pool = pool
         self.store = store
         self.limits = limits
         self.solver_version = solver_version
         self.metrics = metrics
+        self.inline_max_elements = inline_max_elements
 
     def prepare(self, request: pb.SolveRequest) -> Prepared:
-        """Decode and identify a request (raises `InvalidProblemError`)."""
-        problem, args = convert.parse_request(request)
+        """Check and identify a request (raises `InvalidProblemError`)."""
         check_limits(request, self.limits)
-        canonical = convert.canonical_request(problem, args)
-        return Prepared(problem, args, canonical, convert.plan_key(canonical, self.solver_version))
+        canonical = convert.canonical_request(request)
+        check_limits(request, self.limits, canonical.elements)
+        options = request.options
+        limit = options.time_limit_s if options.HasField("time_limit_s") else None
+        plan_id = convert.plan_key(canonical.payload, self.solver_version)
+        return Prepared(canonical.payload, plan_id, canonical.elements, limit)
 
     def cached(self, prepared: Prepared) -> pb.SolveResponse | None:
         """The stored plan of an identical earlier request, if any."""
-        stored = self.store.get_plan(prepared.plan_id)
-        return None if stored is None else pb.SolveResponse.FromString(stored)
+        return self.plan(prepared.plan_id)
 
     def plan(self, plan_id: str) -> pb.SolveResponse | None:
         """Any stored plan by id."""
@@ -103,27 +114,57 @@ class Planner:
         wait: bool = False,
         heartbeat: bool = False,
     ) -> Iterator[pb.SolveStreamResponse]:
-        """Progress events (if ``heartbeat``), then the result; stops the solve when not alive."""
+        """Progress events (if ``heartbeat``), then the result; stops the solve when not alive.
+
+        Progress events come with each report of the solver (at most one per 100 ms) and every
+        `_HEARTBEAT_S` without news; a problem solved inline sends none.
+        """
         prepared = self.prepare(request)
         cached = self.cached(prepared)
         if cached is not None:
             yield pb.SolveStreamResponse(result=cached)
             return
-        start = time.monotonic()
-        task = self.pool.submit(prepared.canonical, deadline=deadline, wait=wait)
-        try:
-            while True:
-                try:
-                    outcome = task.future.result(timeout=_HEARTBEAT_S if heartbeat else 0.1)
-                    break
-                except FutureTimeout:
-                    if not alive():
-                        task.cancel()
-                    elif heartbeat:
-                        yield pb.SolveStreamResponse(progress=_progress(task, prepared, start))
-        finally:
-            task.cancel()  # no-op once finished; stops it if the consumer went away
+        if prepared.elements <= self.inline_max_elements:
+            outcome = self._inline(prepared, deadline, alive, wait)
+        else:
+            outcome = yield from self._pooled(prepared, deadline, alive, wait, heartbeat)
         yield pb.SolveStreamResponse(result=self._finish(prepared, outcome))
+
+    def _inline(
+        self, prepared: Prepared, deadline: float | None, alive: Callable[[], bool], wait: bool
+    ) -> worker.Outcome:
+        self.pool.admit(wait=wait)  # counts against the same bound as pooled solves
+        try:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise DeadlineExceeded("the deadline passed before the solve started")
+            if not alive():
+                raise Cancelled("the call was cancelled")
+            return worker.run_one(prepared.canonical, None if left is None else 0.8 * left)
+        finally:
+            self.pool.release()
+
+    def _pooled(
+        self,
+        prepared: Prepared,
+        deadline: float | None,
+        alive: Callable[[], bool],
+        wait: bool,
+        heartbeat: bool,
+    ) -> Generator[pb.SolveStreamResponse, None, worker.Outcome]:
+        start = time.monotonic()
+        task = self.pool.submit(prepared.canonical, deadline=deadline, alive=alive, wait=wait)
+        run = self.pool.run(task, tick=_HEARTBEAT_S if heartbeat else _ALIVE_S)
+        try:
+            for item in run:
+                if item is None or isinstance(item, Progress):
+                    if heartbeat:
+                        yield pb.SolveStreamResponse(progress=_progress(task, prepared, start))
+                    continue
+                return item
+        finally:
+            run.close()  # stops the solve if the consumer went away
+        raise AssertionError("SolverPool.run ends with the outcome")
 
     def solve(
         self,
@@ -156,22 +197,37 @@ class Planner:
             # but kept under its own id so GetPlan finds it.
             response.plan_id = convert.plan_key(prepared.canonical + payload, self.solver_version)
         self.metrics.observe_solve(response.method, response.solve_time_s)
-        self.store.put_plan(response.plan_id, response.SerializeToString(deterministic=True))
-        stored = self.store.get_plan(response.plan_id)
-        return response if stored is None else pb.SolveResponse.FromString(stored)
+        mine = response.SerializeToString(deterministic=True)
+        self.store.put_plan(response.plan_id, mine)
+        stored = self.store.get_plan(response.plan_id)  # an identical solve may have won the race
+        if stored is None or stored == mine:
+            return response
+        return pb.SolveResponse.FromString(stored)
+
+
+def _finite_or_nan(value: float) -> float:
+    return value if math.isfinite(value) else math.nan
 
 
 def _progress(task: SolveTask, prepared: Prepared, start: float) -> pb.SolveProgress:
+    """Phase, fraction, best objective and bound of the solver's latest report, if any."""
     elapsed = time.monotonic() - start
-    totals = [prepared.args.time_limit]
-    if task.deadline is not None:
-        totals.append(task.deadline - start)
-    known = [t for t in totals if t is not None and t > 0]
-    fraction = min(1.0, elapsed / min(known)) if known else 0.0
+    report = task.progress
+    if report is not None and math.isfinite(report.fraction):
+        fraction = min(1.0, max(0.0, report.fraction))
+    else:
+        totals = [prepared.time_limit]
+        if task.deadline is not None:
+            totals.append(task.deadline - start)
+        known = [t for t in totals if t is not None and t > 0]
+        fraction = min(1.0, elapsed / min(known)) if known else 0.0
+    phase = "solving" if report is None else report.phase
+    if not task.started:
+        phase = "queued"
     return pb.SolveProgress(
-        phase="solving" if task.started.is_set() else "queued",
+        phase=phase,
         fraction=fraction,
-        best_objective=math.nan,
-        best_bound=math.nan,
+        best_objective=math.nan if report is None else _finite_or_nan(report.objective),
+        best_bound=math.nan if report is None else _finite_or_nan(report.lower_bound),
         elapsed_s=elapsed,
     )

@@ -6,8 +6,14 @@ worker here is one ``forkserver`` process behind a pipe; stopping a task kills i
 starts a fresh one, leaving the other solves alone. Concurrent solves run in separate processes:
 the GIL never serialises them.
 
-Admission is bounded: ``workers`` tasks run and ``queue_size`` more wait; beyond that
-`submit` raises `Overloaded` (``RESOURCE_EXHAUSTED``) unless the caller chooses to wait (batches).
+The calling thread (the RPC's own) drives its task: it takes an idle process, writes the request
+to the pipe and reads progress and the outcome back. No dispatcher thread sits in between: every
+hand-over between threads of the server process waits for the GIL, up to the 5 ms switch interval
+while other threads compute, and a solve took four of them.
+
+Admission is bounded: ``workers + queue_size`` tasks at once (solving or waiting for a process);
+beyond that `submit` raises `Overloaded` (``RESOURCE_EXHAUSTED``) unless the caller chooses to
+wait (batches).
 """
 
 from __future__ import annotations
@@ -18,15 +24,23 @@ import queue
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
+
+from pruneplan.solver import Progress
 
 from . import worker
 from .errors import Cancelled, DeadlineExceeded, Overloaded, Unavailable
 
 _POLL_S = 0.05
+"""How often a waiting or running task checks whether it was stopped (not a latency: a free
+process or a finished solve wakes the caller at once)."""
+
+
+def _always() -> bool:
+    return True
 
 
 def _context() -> BaseContext:
@@ -64,17 +78,20 @@ class _Process:
 
 @dataclass
 class SolveTask:
-    """A submitted solve: its future and a way to stop it."""
+    """An admitted solve: run it with `SolverPool.run` on the caller's thread."""
 
     payload: bytes
     deadline: float | None
-    future: Future[worker.Outcome] = field(default_factory=Future)
+    alive: Callable[[], bool]
+    """Whether the caller still wants the result (checked every `_POLL_S`)."""
     stop_event: threading.Event = field(default_factory=threading.Event)
-    started: threading.Event = field(default_factory=threading.Event)
-    """Set once a solver process has the task."""
+    started: bool = False
+    """Whether a solver process has the task."""
+    progress: Progress | None = None
+    """The solver's latest report."""
 
     def cancel(self) -> None:
-        """Stop the task: dequeue it, or kill the process running it."""
+        """Stop the task: it leaves the queue, or its process is killed (any thread)."""
         self.stop_event.set()
 
     def time_left(self) -> float | None:
@@ -91,7 +108,6 @@ class SolverPool:
         self._all: set[_Process] = set()
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(workers + queue_size)
-        self._threads = ThreadPoolExecutor(workers + queue_size, thread_name_prefix="dispatch")
         self._waiting = 0
         self._closed = False
         for _ in range(workers):
@@ -112,9 +128,21 @@ class SolverPool:
         with self._lock:
             self._all.discard(process)
         process.kill()
+        if not self._closed:
+            # A fresh process, started off the caller's thread (forkserver: a few ms).
+            threading.Thread(target=self._replace, name="pruneplan-respawn", daemon=True).start()
 
-    def submit(self, payload: bytes, *, deadline: float | None, wait: bool = False) -> SolveTask:
-        """Admit a solve of canonical request bytes; ``deadline`` is on `time.monotonic`."""
+    def _replace(self) -> None:
+        process = self._spawn()
+        if self._closed:
+            with self._lock:
+                self._all.discard(process)
+            process.kill()
+        else:
+            self._idle.put(process)
+
+    def admit(self, *, wait: bool = False) -> None:
+        """Take an admission slot (`Overloaded` if none is free and not ``wait``)."""
         if self._closed:
             raise Unavailable("the server is shutting down")
         if not self._slots.acquire(blocking=wait):
@@ -122,35 +150,65 @@ class SolverPool:
                 f"the solve queue is full ({self.workers} running, "
                 f"{self._waiting} waiting); retry later"
             )
-        task = SolveTask(payload, deadline)
-        with self._lock:
-            self._waiting += 1
-        self._threads.submit(self._dispatch, task)
-        return task
 
-    def _dispatch(self, task: SolveTask) -> None:
+    def release(self) -> None:
+        """Give back a slot taken by `admit`."""
+        self._slots.release()
+
+    def submit(
+        self,
+        payload: bytes,
+        *,
+        deadline: float | None,
+        alive: Callable[[], bool] = _always,
+        wait: bool = False,
+    ) -> SolveTask:
+        """Admit a solve of canonical request bytes; ``deadline`` is on `time.monotonic`.
+
+        Run it at once with `run`, which gives the admission back.
+        """
+        self.admit(wait=wait)
+        return SolveTask(payload, deadline, alive)
+
+    def run(
+        self, task: SolveTask, *, tick: float
+    ) -> Generator[Progress | worker.Outcome | None, None, None]:
+        """Drive ``task`` on this thread: `Progress` reports as they come, ``None`` after
+        ``tick`` seconds without one, then the outcome. Closing the iterator early stops it."""
         try:
-            process = self._take(task)
-            task.future.set_result(self._run(process, task))
-        except BaseException as exc:
-            task.future.set_exception(exc)
+            with self._queued():
+                process = self._take(task)
+                while process is None:
+                    yield None
+                    process = self._take(task, tick)
+            task.started = True
+            yield from self._exchange(process, task, tick)
         finally:
             self._slots.release()
 
-    def _take(self, task: SolveTask) -> _Process:
+    @contextlib.contextmanager
+    def _queued(self) -> Iterator[None]:
+        with self._lock:
+            self._waiting += 1
         try:
-            while True:
-                self._check(task)
-                try:
-                    return self._idle.get(timeout=_POLL_S)
-                except queue.Empty:
-                    continue
+            yield
         finally:
             with self._lock:
                 self._waiting -= 1
 
+    def _take(self, task: SolveTask, patience: float = 0.0) -> _Process | None:
+        """An idle process, or ``None`` after ``patience`` seconds."""
+        until = time.monotonic() + patience
+        while True:
+            self._check(task)
+            try:
+                return self._idle.get(timeout=_POLL_S)
+            except queue.Empty:
+                if time.monotonic() >= until:
+                    return None
+
     def _check(self, task: SolveTask) -> None:
-        if task.stop_event.is_set():
+        if task.stop_event.is_set() or not task.alive():
             raise Cancelled("the call was cancelled")
         left = task.time_left()
         if left is not None and left <= 0:
@@ -158,30 +216,40 @@ class SolverPool:
         if self._closed:
             raise Unavailable("the server is shutting down")
 
-    def _run(self, process: _Process, task: SolveTask) -> worker.Outcome:
+    def _exchange(
+        self, process: _Process, task: SolveTask, tick: float
+    ) -> Iterator[Progress | worker.Outcome | None]:
         left = task.time_left()
         # The solver stops itself a little before the deadline so the plan still gets back.
         limit = None if left is None else max(0.8 * left - 0.05, 1e-3)
-        task.started.set()
         try:
             process.conn.send((task.payload, limit))
-            while not process.conn.poll(_POLL_S):
-                self._check(task)
-            outcome: worker.Outcome = process.conn.recv()
-        except BaseException as exc:
+            quiet_since = time.monotonic()
+            while True:
+                if process.conn.poll(_POLL_S):
+                    message: worker.Message = process.conn.recv()
+                    if not isinstance(message, Progress):
+                        break
+                    task.progress = message
+                    quiet_since = time.monotonic()
+                    self._check(task)
+                    yield message
+                else:
+                    self._check(task)
+                    if time.monotonic() - quiet_since >= tick:
+                        quiet_since = time.monotonic()
+                        yield None
+        except BaseException as exc:  # GeneratorExit too: the caller went away mid-solve
             self._retire(process)
-            if not self._closed:
-                self._idle.put(self._spawn())
             if isinstance(exc, (EOFError, OSError)):
                 raise Unavailable("the solver process died; retry") from None
             raise
         self._idle.put(process)
-        return outcome
+        yield message
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop every task and process."""
         self._closed = True
-        self._threads.shutdown(wait=True)
         with self._lock:
             processes = list(self._all)
             self._all.clear()

@@ -65,6 +65,10 @@ class ServerConfig:
     max_batch: int = 10_000
     queue_size: int = 64
     """Solves waiting for a solver process beyond ``workers``; more -> RESOURCE_EXHAUSTED."""
+    inline_max_elements: int = 0
+    """Solve problems with at most this many numbers in their arrays on the RPC's own thread
+    instead of the solver pool (0: never). Saves the pipe round trip; such solves share this
+    process's GIL and cannot be killed mid-solve, so keep it to problems that take milliseconds."""
     grace_s: float = 10.0
     """Seconds in-flight calls get to finish at shutdown."""
     rpc_threads: int = 64
@@ -91,8 +95,8 @@ def check_config(config: ServerConfig) -> None:
         raise ValueError("--tls-cert and --tls-key go together")
     if config.tls_client_ca is not None and config.tls_cert is None:
         raise ValueError("--tls-client-ca (mTLS) needs --tls-cert and --tls-key")
-    if config.workers < 1 or config.queue_size < 0:
-        raise ValueError("--workers must be >= 1 and --queue-size >= 0")
+    if config.workers < 1 or config.queue_size < 0 or config.inline_max_elements < 0:
+        raise ValueError("--workers must be >= 1, --queue-size and --inline-max-elements >= 0")
 
 
 def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
@@ -116,7 +120,14 @@ class Server:
         self.pool = SolverPool(config.workers, config.queue_size)
         self.metrics.track_queue(lambda: self.pool.queue_depth)
         limits = Limits(config.max_layers, config.max_elements, config.max_batch)
-        self.planner = Planner(self.pool, self.store, limits, solver_version(), self.metrics)
+        self.planner = Planner(
+            self.pool,
+            self.store,
+            limits,
+            solver_version(),
+            self.metrics,
+            inline_max_elements=config.inline_max_elements,
+        )
         self.jobs = JobRunner(self.planner, self.store, config.workers)
         self.health = health.HealthServicer()
         self.grpc = self._build()

@@ -1,37 +1,72 @@
-"""What runs in a solver process: canonical request bytes in, outcome out.
+"""What runs in a solver process: canonical request bytes in, progress and outcome out.
 
-Outcomes are plain tuples so that they pickle without our exception classes:
-``("ok", response_bytes)``, ``("invalid", field, allowed, got, hint)`` or ``("error", text)``.
+Per task the process sends zero or more `Progress` reports of the solver (the first, then at most
+one per `PROGRESS_INTERVAL_S`, and always the final ``"done"``), then one outcome. Outcomes are
+plain tuples so that they pickle without our exception classes: ``("ok", response_bytes)``,
+``("invalid", field, allowed, got, hint)`` or ``("error", text)``.
+
+The server also calls `run_one` on its own thread for small problems (``inline_max_elements``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import signal
+import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 
-from pruneplan.solver import InvalidProblemError, allocate
+from pruneplan.solver import InvalidProblemError, Progress, allocate
 from pruneplan.v1 import pruning_service_pb2 as pb
 
 from . import convert
 
 Outcome = tuple[str, ...] | tuple[str, bytes]
+Message = Progress | Outcome
+"""What a solver process sends back."""
+
+PROGRESS_INTERVAL_S = 0.1
+"""At most one progress report per interval goes through (besides the first and ``"done"``)."""
+
+ProgressSink = Callable[[Progress], None]
 
 
-def solve(payload: bytes, time_limit: float | None) -> bytes:
+class RateLimited:
+    """Forward the first report, then at most one per ``interval`` seconds, and ``"done"``.
+
+    Reports go out as the solver made them (its phases may report the objective of a
+    sub-problem; merging "best so far" across phases is the solver's call, not ours).
+    """
+
+    def __init__(self, sink: ProgressSink, interval: float = PROGRESS_INTERVAL_S) -> None:
+        self.sink = sink
+        self.interval = interval
+        self._last = -math.inf
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if progress.phase == "done" or now - self._last >= self.interval:
+            self._last = now
+            self.sink(progress)
+
+
+def solve(payload: bytes, time_limit: float | None, progress: ProgressSink | None = None) -> bytes:
     """Solve a canonical `SolveRequest`; ``time_limit`` (the call's deadline) caps the options."""
     problem, args = convert.parse_request(pb.SolveRequest.FromString(payload))
     if time_limit is not None:
         limit = time_limit if args.time_limit is None else min(args.time_limit, time_limit)
         args = dataclasses.replace(args, time_limit=max(limit, 1e-3))
-    result = allocate(problem, **args.kwargs())
+    result = allocate(problem, progress=progress, **args.kwargs())
     return convert.result_to_response(result, problem).SerializeToString()
 
 
-def run_one(payload: bytes, time_limit: float | None) -> Outcome:
+def run_one(
+    payload: bytes, time_limit: float | None, progress: ProgressSink | None = None
+) -> Outcome:
     """`solve`, with every exception turned into an outcome tuple."""
     try:
-        return ("ok", solve(payload, time_limit))
+        return ("ok", solve(payload, time_limit, progress))
     except InvalidProblemError as exc:
         field = convert.remap_field(exc.field)
         return ("invalid", field, exc.allowed, exc.got, exc.hint)
@@ -40,7 +75,8 @@ def run_one(payload: bytes, time_limit: float | None) -> Outcome:
 
 
 def serve(conn: Connection) -> None:
-    """Process main loop: receive ``(payload, time_limit)``, send the outcome; ``None`` stops."""
+    """Process main loop: receive ``(payload, time_limit)``, send reports and the outcome;
+    ``None`` stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     while True:
@@ -51,4 +87,4 @@ def serve(conn: Connection) -> None:
         if task is None:
             return
         payload, time_limit = task
-        conn.send(run_one(payload, time_limit))
+        conn.send(run_one(payload, time_limit, RateLimited(conn.send)))

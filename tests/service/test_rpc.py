@@ -14,10 +14,13 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from pruneplan.clients import Client, JobError, Progress
 from pruneplan.service import convert
+from pruneplan.service.version import solver_version
+from pruneplan.service.worker import RateLimited
 from pruneplan.solver import AllocationResult, Status, allocate
+from pruneplan.solver import Progress as SolverProgress
 from pruneplan.v1 import pruning_service_pb2_grpc as pb_grpc
 
-from .conftest import ServerFactory, tiny_problem
+from .conftest import ServerFactory, hard_problem, tiny_problem
 
 
 def _same_plan(got: AllocationResult, want: AllocationResult) -> None:
@@ -72,6 +75,54 @@ def test_solve_stream_ends_with_result(client: Client) -> None:
     assert all(isinstance(e, Progress) for e in events[:-1])
     final = events[-1]
     assert isinstance(final, AllocationResult) and final.method == "dp"
+
+
+def test_solve_stream_carries_the_solvers_numbers(client: Client) -> None:
+    """A long multi-budget solve streams the solver's objective and bound before the result."""
+    events = list(client.solve_stream(hard_problem(60, 10, resources=3, seed=1), method="exact"))
+    final, progress = events[-1], events[:-1]
+    assert isinstance(final, AllocationResult) and final.status is Status.OPTIMAL
+    assert progress and all(isinstance(e, Progress) for e in progress)
+    numbers = [e for e in progress if np.isfinite(e.best_bound) or np.isfinite(e.best_objective)]
+    assert numbers, [e.phase for e in progress]
+    bounds = np.array([e.best_bound for e in progress if np.isfinite(e.best_bound)])
+    assert np.all(bounds <= final.objective + 1e-9 * abs(final.objective))
+    for event in progress:
+        assert event.phase and 0.0 <= event.fraction <= 1.0 and event.elapsed_s >= 0.0
+
+
+def _report(phase: str, bound: float = 1.0) -> SolverProgress:
+    return SolverProgress(phase, objective=2.0, lower_bound=bound)
+
+
+def test_progress_is_rate_limited_but_keeps_first_and_done() -> None:
+    sent: list[SolverProgress] = []
+    limited = RateLimited(sent.append, interval=3600.0)
+    for bound in (1.0, 1.5, 1.7):
+        limited(_report("search", bound))
+    limited(_report("done", 2.0))
+    assert [(p.phase, p.lower_bound) for p in sent] == [("search", 1.0), ("done", 2.0)]
+    every: list[SolverProgress] = []
+    unlimited = RateLimited(every.append, interval=0.0)
+    unlimited(_report("bound"))
+    unlimited(_report("search"))
+    assert [p.phase for p in every] == ["bound", "search"]
+
+
+@pytest.mark.parametrize("inline", [0, 10**6], ids=["pool", "inline"])
+def test_inline_and_pooled_give_the_same_plan(make_server: ServerFactory, inline: int) -> None:
+    problem = tiny_problem(budget=305.0)
+    _, port = make_server(inline_max_elements=inline)
+    with Client(f"127.0.0.1:{port}") as client:
+        result = client.solve(problem, method="exact")
+        events = list(client.solve_stream(problem, method="exact"))
+    _same_plan(result, allocate(problem, method="exact"))
+    request = convert.build_request(problem, convert.SolveArgs("exact"))
+    want = convert.plan_key(convert.canonical_request(request).payload, solver_version())
+    assert result.plan_id == want
+    final = events[-1]
+    assert isinstance(final, AllocationResult)
+    assert dataclasses.asdict(final) == dataclasses.asdict(result)
 
 
 def test_method_options_travel(client: Client) -> None:
