@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Digits", "DigitsCNN", "DigitsMLP", "accuracy", "load_digits", "output_mse", "train"]
+__all__ = ["Digits", "DigitsCNN", "DigitsMLP", "accuracy", "load_digits", "train"]
 
 
 @dataclass(frozen=True)
@@ -104,17 +103,3 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     model.eval()
     with torch.no_grad():
         return float((model(x).argmax(1) == y).double().mean())
-
-
-def output_mse(
-    model: nn.Module, batches: Sequence[torch.Tensor], reference: Sequence[torch.Tensor]
-) -> float:
-    """Mean squared error of the outputs against reference outputs (``profile``'s "mse")."""
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for batch, ref in zip(batches, reference, strict=True):
-            out = model(batch).double()
-            total += float(torch.sum((out - ref.double()) ** 2))
-            count += out.numel()
-    return total / max(1, count)
