@@ -205,6 +205,8 @@ def enumerate_core(
         joined = _join(part, blk, gap, max_states)
         if joined is None:
             return None
+        if joined.value.shape[1] == 0:  # no partial plan can still beat the incumbent
+            return inc
         inc = _improve(d, st, blocks[: t + 1], joined, spent, fixed, inc)
         gap = min(gap, inc.loss - st.bound + _tol(inc.loss, st.bound))
         part = _prune(d, st, joined, spent, most[:, t + 1], least[:, t + 1], gap)

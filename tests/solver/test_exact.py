@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pruneplan.solver import AllocationProblem, Progress, Status, allocate
+from pruneplan.solver import AllocationProblem, LayerProfile, Progress, Status, allocate
 from pruneplan.solver._core import Incumbent, search, setup
 from pruneplan.solver._enumerate import enumerate_core
 from pruneplan.solver._knapsack import dense, fill
@@ -142,3 +144,14 @@ def test_progress_phases(resources: int, max_states: int, phases: set[str]) -> N
     for event in seen:
         assert event.lower_bound <= result.objective * (1 + 1e-9)
         assert event.objective >= result.objective * (1 - 1e-9)
+
+
+def test_search_whose_partial_plans_are_all_pruned_keeps_the_incumbent() -> None:
+    """Regression: a profile from `refine` left the enumeration with no partial plan at all."""
+    data = json.loads((Path(__file__).parent / "data" / "exact_empty_join.json").read_text())
+    layers = [LayerProfile(**layer) for layer in data["layers"]]
+    problem = AllocationProblem(layers, data["budget"])
+    got, want = allocate(problem, method="exact"), allocate(problem, method="milp")
+    assert got.status is Status.OPTIMAL
+    np.testing.assert_allclose(got.objective, want.objective, rtol=1e-9)
+    assert got.usage["params"] <= data["budget"]["params"]
