@@ -9,15 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pruneplan.solver import AllocationProblem, LayerProfile, Progress, Status, allocate
+from pruneplan.solver import AllocationProblem, LayerProfile, Progress, Status, _highs, allocate
 from pruneplan.solver._core import Incumbent, search, setup
 from pruneplan.solver._enumerate import enumerate_core
+from pruneplan.solver._highs import solve_restricted
 from pruneplan.solver._knapsack import dense, fill
 from pruneplan.solver._lagrangian import solve_dual
+from pruneplan.solver._local import improve
+from pruneplan.solver._milp import solve_milp
 from pruneplan.solver._surrogate import surrogate_dual
 from pruneplan.solver._validate import validate_problem
 
-from ._brute import brute_force, layer, realistic_problem
+from ._brute import brute_force, layer, random_problem, realistic_problem
 
 
 @pytest.mark.parametrize("resources", [1, 2, 3])
@@ -155,3 +158,64 @@ def test_search_whose_partial_plans_are_all_pruned_keeps_the_incumbent() -> None
     assert got.status is Status.OPTIMAL
     np.testing.assert_allclose(got.objective, want.objective, rtol=1e-9)
     assert got.usage["params"] <= data["budget"]["params"]
+
+
+@pytest.mark.parametrize("resources", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(4))
+def test_local_search_keeps_every_budget_and_never_worsens(seed: int, resources: int) -> None:
+    rng = np.random.default_rng(seed)
+    problem = random_problem(rng, 30, 12, resources=resources, tightness=0.3 + 0.1 * seed)
+    d = dense(validate_problem(problem))
+    dual = solve_dual(d)
+    assert dual.choice is not None
+    reduced = setup(d, dual.mu, dual.bound).reduced
+    for start in (dual.choice, fill(d, dual.choice)):
+        better = improve(d, reduced, start, width=50)
+        assert d.fits(better)
+        assert d.objective(better) <= d.objective(start)
+
+
+@pytest.mark.parametrize("with_start", [True, False])
+@pytest.mark.parametrize("resources", [1, 3])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_highspy_path_equals_scipy_path(seed: int, resources: int, with_start: bool) -> None:
+    pytest.importorskip("highspy")
+    inst = validate_problem(realistic_problem(seed, 25, 21, resources=resources))
+    d = dense(inst)
+    dual = solve_dual(d)
+    assert dual.choice is not None
+    start = fill(d, dual.choice) if with_start else None
+    fast = solve_restricted(inst, start=start, time_limit=None)
+    reference = solve_milp(inst, time_limit=None, seed=0)
+    assert fast.status is Status.OPTIMAL and fast.choice is not None
+    assert reference.choice is not None
+    assert inst.fits(fast.choice)
+    np.testing.assert_allclose(
+        inst.objective(fast.choice), inst.objective(reference.choice), rtol=1e-9
+    )
+
+
+def test_restricted_solve_falls_back_to_scipy_without_highspy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_highs, "has_highspy", lambda: False)
+    problem = realistic_problem(3, 20, 11, resources=3)
+    inst = validate_problem(problem)
+    sol = _highs.solve_restricted(inst, start=None, time_limit=None)
+    assert sol.status is Status.OPTIMAL and sol.choice is not None
+    result = allocate(problem, method="exact", max_states=1)
+    np.testing.assert_allclose(inst.objective(sol.choice), result.objective, rtol=1e-9)
+
+
+@pytest.mark.parametrize("resources", [2, 3])
+@pytest.mark.parametrize("seed", range(6))
+def test_several_budgets_equal_brute_force(seed: int, resources: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    problem = random_problem(rng, 6, 5, resources=resources, tightness=0.25 + 0.1 * seed)
+    result = allocate(problem, method="exact")
+    best = brute_force(problem)
+    if math.isinf(best):
+        assert result.status is Status.INFEASIBLE
+        return
+    assert result.status is Status.OPTIMAL
+    np.testing.assert_allclose(result.objective, best, rtol=1e-9)
