@@ -100,10 +100,21 @@ def decode_ms(raw: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=25, help="per caller")
+    parser.add_argument(
+        "--inline-max-elements",
+        type=int,
+        default=ServerConfig.inline_max_elements,
+        help="server setting: solve problems up to this size on the RPC thread (0: never)",
+    )
     args = parser.parse_args()
     workers = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
-        config = ServerConfig(db=Path(tmp) / "bench.db", workers=workers, queue_size=4 * CALLERS)
+        config = ServerConfig(
+            db=Path(tmp) / "bench.db",
+            workers=workers,
+            queue_size=4 * CALLERS,
+            inline_max_elements=args.inline_max_elements,
+        )
         server, port = create_server(config)
         try:
             target = f"127.0.0.1:{port}"
@@ -129,7 +140,11 @@ def main() -> None:
             f"{solve_rps / echo_rps:.1%}",
         ),
     ]
-    print(f"\n{CALLERS} concurrent callers, {workers} solver processes, {os.cpu_count()} cores\n")
+    inline = args.inline_max_elements
+    print(
+        f"\n{CALLERS} concurrent callers, {workers} solver processes, {os.cpu_count()} cores, "
+        f"inline_max_elements={inline}\n"
+    )
     print("| call | throughput (req/s) | p50 (ms) | p99 (ms) | vs. echo |")
     print("|---|---:|---:|---:|---:|")
     for name, rps, p50, p99, ratio in rows:

@@ -153,7 +153,9 @@ class Planner:
         heartbeat: bool,
     ) -> Generator[pb.SolveStreamResponse, None, worker.Outcome]:
         start = time.monotonic()
-        task = self.pool.submit(prepared.canonical, deadline=deadline, alive=alive, wait=wait)
+        task = self.pool.submit(
+            prepared.canonical, deadline=deadline, alive=alive, wait=wait, reports=heartbeat
+        )
         run = self.pool.run(task, tick=_HEARTBEAT_S if heartbeat else _ALIVE_S)
         try:
             for item in run:

@@ -9,7 +9,9 @@ the GIL never serialises them.
 The calling thread (the RPC's own) drives its task: it takes an idle process, writes the request
 to the pipe and reads progress and the outcome back. No dispatcher thread sits in between: every
 hand-over between threads of the server process waits for the GIL, up to the 5 ms switch interval
-while other threads compute, and a solve took four of them.
+while other threads compute, and a solve took four of them. A process that comes free goes to the
+task that has waited longest (FIFO; the tail latency under load depends on it). Unary calls ask
+the solver process for no progress reports: two pipe messages fewer per solve.
 
 Admission is bounded: ``workers + queue_size`` tasks at once (solving or waiting for a process);
 beyond that `submit` raises `Overloaded` (``RESOURCE_EXHAUSTED``) unless the caller chooses to
@@ -18,9 +20,9 @@ wait (batches).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import multiprocessing
-import queue
 import sys
 import threading
 import time
@@ -77,6 +79,14 @@ class _Process:
 
 
 @dataclass
+class _Waiter:
+    """A task waiting for a process; `SolverPool` hands processes to waiters in FIFO order."""
+
+    ready: threading.Event = field(default_factory=threading.Event)
+    process: _Process | None = None
+
+
+@dataclass
 class SolveTask:
     """An admitted solve: run it with `SolverPool.run` on the caller's thread."""
 
@@ -89,6 +99,8 @@ class SolveTask:
     """Whether a solver process has the task."""
     progress: Progress | None = None
     """The solver's latest report."""
+    reports: bool = True
+    """Whether the solver process sends progress reports (streams want them, unary calls not)."""
 
     def cancel(self) -> None:
         """Stop the task: it leaves the queue, or its process is killed (any thread)."""
@@ -104,14 +116,15 @@ class SolverPool:
     def __init__(self, workers: int, queue_size: int) -> None:
         self.workers = workers
         self._ctx = _context()
-        self._idle: queue.SimpleQueue[_Process] = queue.SimpleQueue()
+        self._free: list[_Process] = []
+        self._waiters: collections.deque[_Waiter] = collections.deque()
         self._all: set[_Process] = set()
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(workers + queue_size)
         self._waiting = 0
         self._closed = False
         for _ in range(workers):
-            self._idle.put(self._spawn())
+            self._put(self._spawn())
 
     @property
     def queue_depth(self) -> int:
@@ -139,7 +152,17 @@ class SolverPool:
                 self._all.discard(process)
             process.kill()
         else:
-            self._idle.put(process)
+            self._put(process)
+
+    def _put(self, process: _Process) -> None:
+        """An idle process: to the longest-waiting task, else to the free list."""
+        with self._lock:
+            if self._waiters:
+                waiter = self._waiters.popleft()
+                waiter.process = process
+                waiter.ready.set()
+            else:
+                self._free.append(process)
 
     def admit(self, *, wait: bool = False) -> None:
         """Take an admission slot (`Overloaded` if none is free and not ``wait``)."""
@@ -162,13 +185,14 @@ class SolverPool:
         deadline: float | None,
         alive: Callable[[], bool] = _always,
         wait: bool = False,
+        reports: bool = True,
     ) -> SolveTask:
         """Admit a solve of canonical request bytes; ``deadline`` is on `time.monotonic`.
 
         Run it at once with `run`, which gives the admission back.
         """
         self.admit(wait=wait)
-        return SolveTask(payload, deadline, alive)
+        return SolveTask(payload, deadline, alive, reports=reports)
 
     def run(
         self, task: SolveTask, *, tick: float
@@ -176,36 +200,40 @@ class SolverPool:
         """Drive ``task`` on this thread: `Progress` reports as they come, ``None`` after
         ``tick`` seconds without one, then the outcome. Closing the iterator early stops it."""
         try:
-            with self._queued():
-                process = self._take(task)
-                while process is None:
-                    yield None
-                    process = self._take(task, tick)
+            process = yield from self._acquire(task, tick)
             task.started = True
             yield from self._exchange(process, task, tick)
         finally:
             self._slots.release()
 
-    @contextlib.contextmanager
-    def _queued(self) -> Iterator[None]:
+    def _acquire(self, task: SolveTask, tick: float) -> Generator[None, None, _Process]:
+        """A free process at once, or the next one handed over (first come, first served)."""
+        waiter = _Waiter()
         with self._lock:
+            if self._free and not self._waiters:
+                return self._free.pop()
+            self._waiters.append(waiter)
             self._waiting += 1
         try:
-            yield
+            quiet_since = time.monotonic()
+            while not waiter.ready.wait(_POLL_S):
+                self._check(task)
+                if time.monotonic() - quiet_since >= tick:
+                    quiet_since = time.monotonic()
+                    yield None
+        except BaseException:
+            with self._lock:
+                handed = waiter.process
+                if handed is None:
+                    self._waiters.remove(waiter)
+            if handed is not None:
+                self._put(handed)
+            raise
         finally:
             with self._lock:
                 self._waiting -= 1
-
-    def _take(self, task: SolveTask, patience: float = 0.0) -> _Process | None:
-        """An idle process, or ``None`` after ``patience`` seconds."""
-        until = time.monotonic() + patience
-        while True:
-            self._check(task)
-            try:
-                return self._idle.get(timeout=_POLL_S)
-            except queue.Empty:
-                if time.monotonic() >= until:
-                    return None
+        assert waiter.process is not None
+        return waiter.process
 
     def _check(self, task: SolveTask) -> None:
         if task.stop_event.is_set() or not task.alive():
@@ -223,7 +251,7 @@ class SolverPool:
         # The solver stops itself a little before the deadline so the plan still gets back.
         limit = None if left is None else max(0.8 * left - 0.05, 1e-3)
         try:
-            process.conn.send((task.payload, limit))
+            process.conn.send((task.payload, limit, task.reports))
             quiet_since = time.monotonic()
             while True:
                 if process.conn.poll(_POLL_S):
@@ -244,7 +272,7 @@ class SolverPool:
             if isinstance(exc, (EOFError, OSError)):
                 raise Unavailable("the solver process died; retry") from None
             raise
-        self._idle.put(process)
+        self._put(process)
         yield message
 
     def close(self, timeout: float = 5.0) -> None:

@@ -75,8 +75,8 @@ def run_one(
 
 
 def serve(conn: Connection) -> None:
-    """Process main loop: receive ``(payload, time_limit)``, send reports and the outcome;
-    ``None`` stops."""
+    """Process main loop: receive ``(payload, time_limit, reports)``, send progress reports (if
+    ``reports``) and the outcome; ``None`` stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     while True:
@@ -86,5 +86,5 @@ def serve(conn: Connection) -> None:
             return
         if task is None:
             return
-        payload, time_limit = task
-        conn.send(run_one(payload, time_limit, RateLimited(conn.send)))
+        payload, time_limit, reports = task
+        conn.send(run_one(payload, time_limit, RateLimited(conn.send) if reports else None))
