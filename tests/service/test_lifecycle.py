@@ -32,8 +32,10 @@ def _solver_is_free(port: int) -> None:
         assert client.solve(tiny_problem(budget=280.0)).status is Status.OPTIMAL
 
 
-def test_deadline_stops_a_long_solve(make_server: ServerFactory) -> None:
-    _, port = make_server(workers=1)
+@pytest.mark.parametrize("inline", [0, 10_000], ids=["pool", "inline-small"])
+def test_deadline_stops_a_long_solve(make_server: ServerFactory, inline: int) -> None:
+    """Big problems go to the pool (and are stopped there) even where small ones run inline."""
+    _, port = make_server(workers=1, inline_max_elements=inline)
     with Client(f"127.0.0.1:{port}", timeout=2.0) as client:
         try:
             result = client.solve(hard_problem(seed=1), method="milp")
