@@ -23,6 +23,7 @@ from ._core import Incumbent, SearchAborted, search, setup
 from ._instance import F64, I64
 from ._knapsack import FEAS_RTOL, Dense, fill, repair
 from ._lagrangian import OPTIMAL_GAP, solve_dual
+from ._progress import reporting
 from ._types import relative_gap
 
 
@@ -42,7 +43,9 @@ def solve_one(d: Dense, deadline: float, max_states: int) -> tuple[Incumbent | N
     if relative_gap(best.loss, dual.bound) <= OPTIMAL_GAP:
         return best, best.loss
     try:
-        best = search(d, setup(d, dual.mu, dual.bound), best, deadline, max_states)
+        # Its plans need not keep the original budgets: none of them is progress to report.
+        with reporting(None):
+            best = search(d, setup(d, dual.mu, dual.bound), best, deadline, max_states)
     except SearchAborted as stop:
         return stop.incumbent, dual.bound
     return best, best.loss

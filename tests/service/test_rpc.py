@@ -87,6 +87,8 @@ def test_solve_stream_carries_the_solvers_numbers(client: Client) -> None:
     assert numbers, [e.phase for e in progress]
     bounds = np.array([e.best_bound for e in progress if np.isfinite(e.best_bound)])
     assert np.all(bounds <= final.objective + 1e-9 * abs(final.objective))
+    plans = np.array([e.best_objective for e in progress if np.isfinite(e.best_objective)])
+    assert np.all(plans >= final.objective - 1e-9 * abs(final.objective))  # plans in budget
     for event in progress:
         assert event.phase and 0.0 <= event.fraction <= 1.0 and event.elapsed_s >= 0.0
 

@@ -219,3 +219,31 @@ def test_several_budgets_equal_brute_force(seed: int, resources: int) -> None:
         return
     assert result.status is Status.OPTIMAL
     np.testing.assert_allclose(result.objective, best, rtol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_reported_objectives_are_plans_within_every_budget(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: searches of the one-budget surrogate reported plans over the real budgets."""
+    monkeypatch.setattr("pruneplan.solver._core.REPORT_EVERY", 0.0)  # report at every tick
+    rng = np.random.default_rng(seed)
+    levels = np.linspace(0.0, 0.95, 10)
+    layers = [
+        LayerProfile(
+            f"l{i}",
+            levels,
+            rng.uniform(0, 100, 10),
+            1000,
+            costs={f"r{j}": rng.uniform(0, 100, 10) for j in range(3)},
+        )
+        for i in range(60)
+    ]
+    problem = AllocationProblem(layers, {f"r{j}": 60 * 30.0 for j in range(3)})
+    seen: list[Progress] = []
+    result = allocate(problem, method="exact", progress=seen.append)
+    assert result.status is Status.OPTIMAL
+    assert len(seen) >= 2
+    for event in seen:
+        assert event.objective >= result.objective * (1 - 1e-12)
+        assert event.lower_bound <= result.objective * (1 + 1e-12)
