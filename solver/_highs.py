@@ -65,7 +65,9 @@ def _model(h: Any, inst: Instance) -> I64:
     return starts
 
 
-def _run(inst: Instance, start: I64 | None, time_limit: float | None, gap: float) -> Solution:
+def _run(
+    inst: Instance, start: I64 | None, time_limit: float | None, gap: float, cutoff: float
+) -> Solution:
     import highspy
 
     h = highspy.Highs()  # type: ignore[no-untyped-call]
@@ -76,6 +78,8 @@ def _run(inst: Instance, start: I64 | None, time_limit: float | None, gap: float
         h.setOptionValue(key, value)
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
+    if np.isfinite(cutoff):
+        h.setOptionValue("objective_bound", float(cutoff))
     starts = _model(h, inst)
     if start is not None:
         x = np.zeros(int(starts[-1]))
@@ -107,6 +111,7 @@ def solve_restricted(
     start: I64 | None,
     time_limit: float | None,
     mip_rel_gap: float = 1e-9,
+    cutoff: float = np.inf,
 ) -> Solution:
     r"""The 0-1 program of `solve_milp`, started from the plan ``start`` when `highspy` is there.
 
@@ -120,6 +125,11 @@ def solve_restricted(
         Seconds HiGHS may run.
     mip_rel_gap : float
         Relative gap at which HiGHS stops.
+    cutoff : float
+        Only plans of loss below ``cutoff`` are wanted: HiGHS prunes every node whose LP
+        bound exceeds it (option ``objective_bound``). A finished run then proves that no
+        plan below ``cutoff`` exists beyond the one it returns; a plan it returns may lie
+        above ``cutoff``. Ignored without `highspy` (the optimum is computed anyway).
 
     Returns
     -------
@@ -130,8 +140,10 @@ def solve_restricted(
     Notes
     -----
     Branch and bound: exponential in the worst case; the start plan prunes every node
-    whose LP bound exceeds its loss from the first node on.
+    whose LP bound exceeds its loss from the first node on, and ``cutoff`` does the same
+    without a plan: proving that nothing lies below a low cutoff is fast (a few ms on the
+    benchmark residual problems), while finding and proving the optimum is not.
     """
     if not has_highspy():
         return solve_milp(inst, time_limit=time_limit, seed=0, mip_rel_gap=mip_rel_gap)
-    return _run(inst, start, time_limit, mip_rel_gap)
+    return _run(inst, start, time_limit, mip_rel_gap, cutoff)

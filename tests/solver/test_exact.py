@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pruneplan.solver import AllocationProblem, LayerProfile, Progress, Status, _highs, allocate
+from pruneplan.solver import (
+    AllocationProblem,
+    LayerProfile,
+    Progress,
+    Status,
+    _exact,
+    _highs,
+    allocate,
+)
 from pruneplan.solver._core import Incumbent, search, setup
 from pruneplan.solver._enumerate import enumerate_core
 from pruneplan.solver._highs import solve_restricted
@@ -247,3 +255,45 @@ def test_reported_objectives_are_plans_within_every_budget(
     for event in seen:
         assert event.objective >= result.objective * (1 - 1e-12)
         assert event.lower_bound <= result.objective * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("resources", [1, 3])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_restricted_cutoff_finds_every_plan_below_it(seed: int, resources: int) -> None:
+    pytest.importorskip("highspy")
+    inst = validate_problem(realistic_problem(seed, 25, 21, resources=resources))
+    optimum = solve_milp(inst, time_limit=None, seed=0)
+    assert optimum.choice is not None
+    best = inst.objective(optimum.choice)
+    below = solve_restricted(inst, start=None, time_limit=None, cutoff=best * (1 - 1e-6))
+    assert below.status is not Status.TIME_LIMIT
+    assert below.choice is None or inst.objective(below.choice) >= best * (1 - 1e-9)
+    above = solve_restricted(inst, start=None, time_limit=None, cutoff=best * (1 + 1e-6))
+    assert above.status is Status.OPTIMAL and above.choice is not None
+    np.testing.assert_allclose(inst.objective(above.choice), best, rtol=1e-9)
+
+
+@pytest.mark.parametrize(("first", "growth"), [(1.0, 1.5), (1e4, 1.1), (2.0, 8.0)])
+@pytest.mark.parametrize("resources", [2, 3])
+@pytest.mark.parametrize("seed", range(3))
+def test_deepening_schedules_equal_brute_force(
+    monkeypatch: pytest.MonkeyPatch, seed: int, resources: int, first: float, growth: float
+) -> None:
+    monkeypatch.setattr(_exact, "FIRST_SHARE", first)
+    monkeypatch.setattr(_exact, "GROWTH", growth)
+    rng = np.random.default_rng(300 + seed)
+    problem = random_problem(rng, 6, 5, resources=resources, tightness=0.3 + 0.1 * seed)
+    result = allocate(problem, method="exact")
+    expected = brute_force(problem)
+    assert result.status is Status.OPTIMAL
+    np.testing.assert_allclose(result.objective, expected, rtol=1e-9)
+    np.testing.assert_allclose(result.lower_bound, expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_deepening_equals_milp_on_medium_three_budgets(seed: int) -> None:
+    problem = realistic_problem(seed, 120, 41, resources=3, tightness=0.35)
+    exact = allocate(problem, method="exact")
+    milp = allocate(problem, method="milp")
+    assert exact.status is Status.OPTIMAL and exact.gap <= 1e-9
+    np.testing.assert_allclose(exact.objective, milp.objective, rtol=1e-9)
