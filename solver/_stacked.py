@@ -20,7 +20,8 @@ from numpy.typing import NDArray
 from ._instance import F64, Layer
 from ._types import LayerProfile
 
-_LEVEL_TOL = 1e-12
+LEVEL_TOL = 1e-12
+"""How far outside [min_sparsity, max_sparsity] a level may be and still count (both paths)."""
 _NUMBER = (int, float)
 
 
@@ -140,7 +141,7 @@ def stacked_layers(profiles: Sequence[object]) -> Stack | None:
         return None
     lo = np.array([p.min_sparsity for p in layers_in], dtype=np.float64)
     hi = np.array([p.max_sparsity for p in layers_in], dtype=np.float64)
-    allowed = (levels >= lo[:, None] - _LEVEL_TOL) & (levels <= hi[:, None] + _LEVEL_TOL)
+    allowed = (levels >= lo[:, None] - LEVEL_TOL) & (levels <= hi[:, None] + LEVEL_TOL)
     if not allowed.any(axis=1).all():
         return None
     sizes = np.array([p.size for p in layers_in], dtype=np.float64)

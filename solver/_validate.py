@@ -11,10 +11,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._instance import F64, Instance, Item, Layer
-from ._stacked import Stack, stacked_layers
+from ._stacked import LEVEL_TOL, Stack, stacked_layers
 from ._types import AllocationProblem, InvalidProblemError, LayerProfile
-
-_LEVEL_TOL = 1e-12
 
 
 def _fmt(value: object) -> str:
@@ -159,7 +157,7 @@ def _layer(profile: LayerProfile, index: int) -> Layer:
     if profile.magnitudes is not None:
         magnitudes = _magnitudes(profile.magnitudes, f"{where}.magnitudes", levels.size)
     lo, hi = _bounds(profile, where)
-    allowed = (levels >= lo - _LEVEL_TOL) & (levels <= hi + _LEVEL_TOL)
+    allowed = (levels >= lo - LEVEL_TOL) & (levels <= hi + LEVEL_TOL)
     if not allowed.any():
         raise InvalidProblemError(
             f"{where}.levels",
@@ -253,9 +251,7 @@ def _items(layers: Sequence[Layer], resources: tuple[str, ...]) -> tuple[Item, .
                     f"{layer.levels.size} levels differing from it",
                 )
             lo, hi = max(lo, layer.min_sparsity), min(hi, layer.max_sparsity)
-        allowed = np.flatnonzero(
-            (head.levels >= lo - _LEVEL_TOL) & (head.levels <= hi + _LEVEL_TOL)
-        )
+        allowed = np.flatnonzero((head.levels >= lo - LEVEL_TOL) & (head.levels <= hi + LEVEL_TOL))
         if allowed.size == 0:
             raise InvalidProblemError(
                 f"layers[{indices[0]}].group",
