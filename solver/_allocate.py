@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,19 +12,9 @@ import numpy as np
 from . import _baselines, _dp, _exact, _lagrangian, _milp
 from ._instance import Instance, Solution
 from ._progress import ProgressCallback, report, reporting
-from ._types import AllocationProblem, AllocationResult, InvalidProblemError, Status, relative_gap
+from ._registry import Method, lookup
+from ._types import AllocationProblem, AllocationResult, Status, relative_gap
 from ._validate import COMMON_OPTIONS, Interval, validate_options, validate_problem
-
-
-@dataclass(frozen=True)
-class Method:
-    """A registered method: ``solve(instance, *, time_limit, seed, **options) -> Solution``."""
-
-    solve: Callable[..., Solution]
-    options: Mapping[str, Interval] = field(default_factory=dict)
-    bounded: bool = True
-    """Whether ``solve`` proves its own lower bound; if not, ``allocate`` adds the dual bound."""
-
 
 METHODS: dict[str, Method] = {
     "exact": Method(_exact.solve_exact, _exact.OPTIONS),
@@ -44,11 +33,7 @@ AUTO = "exact"
 
 
 def _lookup(method: object) -> tuple[str, Method]:
-    name = AUTO if method == "auto" else method
-    if not isinstance(name, str) or name not in METHODS:
-        valid = ", ".join(["auto", *METHODS])
-        raise InvalidProblemError("method", f"one of {valid}", repr(method))
-    return name, METHODS[name]
+    return lookup(METHODS, method, AUTO)
 
 
 def _infeasible(inst: Instance, name: str, start: float, detail: str) -> AllocationResult:

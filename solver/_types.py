@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import enum
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from ._errors import InvalidProblemError
+from ._result import Certificate, Status, relative_gap
 
 __all__ = [
     "AllocationProblem",
@@ -17,39 +18,8 @@ __all__ = [
     "InvalidProblemError",
     "LayerProfile",
     "Status",
+    "relative_gap",
 ]
-
-
-class InvalidProblemError(ValueError):
-    """A problem or an option that cannot be solved as given.
-
-    The message follows one formula: the field, what is allowed, what was received.
-    ``field`` holds the path of the offending field (``"layers[3].loss"``, ``"budget.flops"``,
-    ``"options.buckets"``) so that callers such as the gRPC service can point at it.
-    """
-
-    def __init__(self, field: str, allowed: str, got: str, hint: str = "") -> None:
-        self.field = field
-        self.allowed = allowed
-        self.got = got
-        self.hint = hint
-        message = f"{field}: must be {allowed}; got {got}."
-        if hint:
-            message += f" {hint}"
-        super().__init__(message)
-
-
-class Status(enum.Enum):
-    """Outcome of a solve."""
-
-    OPTIMAL = "optimal"
-    """Proven optimal: ``gap`` is within the method's tolerance."""
-    FEASIBLE = "feasible"
-    """Within the budget, not proven optimal (heuristics, baselines, rounding)."""
-    INFEASIBLE = "infeasible"
-    """No allocation meets the budget; ``usage`` holds the smallest achievable totals."""
-    TIME_LIMIT = "time_limit"
-    """Stopped at ``time_limit``; the best allocation found so far is returned."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,34 +97,16 @@ class Frontier:
     objective: NDArray[np.float64]
 
 
-@dataclass(frozen=True, eq=False)
-class AllocationResult:
-    """The plan and its certificate.
+@dataclass(frozen=True, eq=False, kw_only=True)
+class AllocationResult(Certificate):
+    """The plan and its certificate (the `Certificate` header plus the levels).
 
     Attributes
     ----------
-    status : Status
     level_index : mapping of str to int
         Chosen index into each layer's ``levels``, keyed by layer name (empty if infeasible).
     sparsity : mapping of str to float
         ``levels[level_index]`` per layer (empty if infeasible).
-    objective : float
-        Total loss of the plan (``inf`` if infeasible).
-    lower_bound : float
-        Proven lower bound on the optimal total loss (``-inf`` when the method proves none).
-    gap : float
-        ``(objective - lower_bound) / max(|objective|, 1e-12)``; 0 when proven optimal or
-        infeasible, ``inf`` without a bound.
-    usage : mapping of str to float
-        Total per resource of the plan (if infeasible: the smallest achievable totals).
-    limit : mapping of str to float
-        The budget per resource.
-    method : str
-        The method that produced the plan (``auto`` resolved).
-    solve_time_s : float
-        Wall time of ``allocate`` including validation.
-    message : str
-        Human-readable detail (why infeasible, which knob to turn, ...).
     frontier : Frontier or None
         Best objective for every budget on the DP grid, for methods that yield it.
     plan_id : str
@@ -163,26 +115,8 @@ class AllocationResult:
         The problem's ``fingerprint``, echoed.
     """
 
-    status: Status
     level_index: Mapping[str, int]
     sparsity: Mapping[str, float]
-    objective: float
-    lower_bound: float
-    gap: float
-    usage: Mapping[str, float]
-    limit: Mapping[str, float]
-    method: str
-    solve_time_s: float
-    message: str = ""
     frontier: Frontier | None = None
     plan_id: str = ""
     fingerprint: str = ""
-
-
-def relative_gap(objective: float, lower_bound: float) -> float:
-    """``(objective - lower_bound) / max(|objective|, 1e-12)``, clipped at 0."""
-    if math.isinf(objective) and math.isinf(lower_bound) and objective > 0 and lower_bound > 0:
-        return 0.0
-    if not math.isfinite(lower_bound):
-        return math.inf
-    return max(0.0, (objective - lower_bound) / max(abs(objective), 1e-12))

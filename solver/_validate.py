@@ -4,50 +4,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._checks import COMMON_OPTIONS, Interval, validate_options
+from ._checks import array as _array
+from ._checks import finite as _finite
+from ._checks import fmt as _fmt
+from ._checks import number as _number
 from ._instance import F64, Instance, Item, Layer
 from ._stacked import LEVEL_TOL, Stack, stacked_layers
 from ._types import AllocationProblem, InvalidProblemError, LayerProfile
 
-
-def _fmt(value: object) -> str:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return repr(value)
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _array(value: ArrayLike, field: str) -> F64:
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidProblemError(field, "a 1-D sequence of numbers", _fmt(value)) from None
-    if array.ndim != 1:
-        raise InvalidProblemError(field, "a 1-D sequence of numbers", f"shape {array.shape}")
-    return np.ascontiguousarray(array)
-
-
-def _finite(array: F64, field: str, *, nonnegative: bool) -> None:
-    bad = ~np.isfinite(array)
-    if nonnegative:
-        bad |= array < 0
-    if bad.any():
-        i = int(np.argmax(bad))
-        allowed = "finite and >= 0" if nonnegative else "finite"
-        raise InvalidProblemError(field, allowed, f"{_fmt(array[i])} at index {i}")
-
-
-def _number(value: object, field: str, allowed: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidProblemError(field, allowed, _fmt(value))
-    return float(value)
+__all__ = ["COMMON_OPTIONS", "Interval", "validate_options", "validate_problem"]
 
 
 def _levels(profile: LayerProfile, where: str) -> F64:
@@ -309,62 +279,3 @@ def validate_problem(problem: AllocationProblem) -> Instance:
     if stack.allowed.all():  # the stacked arrays are the padded views: no copies needed
         inst.__dict__["loss_matrix"], inst.__dict__["cost_tensor"] = loss, costs
     return inst
-
-
-# ----------------------------------------------------------------------------------------------
-# Options: constraints declared once per method, checked here.
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A number in ``[lo, hi]``; ints only if ``integer``; ``None`` too if ``optional``."""
-
-    lo: float
-    hi: float
-    integer: bool = False
-    optional: bool = False
-    lo_open: bool = False
-
-    def describe(self) -> str:
-        kind = "an integer" if self.integer else "a number"
-        left = "(" if self.lo_open else "["
-        right = ")" if math.isinf(self.hi) else "]"
-        text = f"{kind} in {left}{self._end(self.lo)}, {self._end(self.hi)}{right}"
-        return f"None or {text}" if self.optional else text
-
-    def _end(self, value: float) -> str:
-        return str(int(value)) if self.integer and math.isfinite(value) else f"{value:g}"
-
-    def check(self, field: str, value: Any) -> Any:
-        if value is None and self.optional:
-            return None
-        is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-        is_num = is_int or isinstance(value, (float, np.floating))
-        if not is_num or (self.integer and not is_int):
-            raise InvalidProblemError(field, self.describe(), _fmt(value))
-        number = float(value)
-        below = number <= self.lo if self.lo_open else number < self.lo
-        if not math.isfinite(number) or below or number > self.hi:
-            raise InvalidProblemError(field, self.describe(), _fmt(value))
-        return int(value) if self.integer else number
-
-
-COMMON_OPTIONS: dict[str, Interval] = {
-    "time_limit": Interval(0.0, math.inf, optional=True, lo_open=True),
-    "seed": Interval(0, 2**63 - 1, integer=True),
-}
-
-
-def validate_options(
-    method: str, constraints: Mapping[str, Interval], options: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Check ``options`` against the method's declared ``constraints``."""
-    checked: dict[str, Any] = {}
-    for name, value in options.items():
-        if name not in constraints:
-            valid = ", ".join(sorted(constraints)) or "none"
-            raise InvalidProblemError(
-                f"options.{name}", f"an option of method {method!r} ({valid})", "an unknown option"
-            )
-        checked[name] = constraints[name].check(f"options.{name}", value)
-    return checked
