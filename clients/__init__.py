@@ -3,6 +3,6 @@
 Importing this package pulls in neither torch nor the solver back ends (cvxpy, POT).
 """
 
-from .client import Client, JobError, JobStatus, Progress
+from .client import Client, JobError, JobStatus, SolveProgress
 
-__all__ = ["Client", "JobError", "JobStatus", "Progress"]
+__all__ = ["Client", "JobError", "JobStatus", "SolveProgress"]

@@ -22,11 +22,14 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 
 from pruneplan.service import convert
-from pruneplan.solver import AllocationProblem, AllocationResult, InvalidProblemError
+from pruneplan.solver import InvalidProblemError
 from pruneplan.v1 import pruning_service_pb2 as pb
 from pruneplan.v1 import pruning_service_pb2_grpc as pb_grpc
 
-__all__ = ["Client", "JobError", "JobStatus", "Progress"]
+__all__ = ["Client", "JobError", "JobStatus", "SolveProgress"]
+
+Result = Any
+"""A family's result (`pruneplan.solver.AllocationResult`, ...), whichever the problem was."""
 
 MAX_MESSAGE_BYTES = 256 << 20
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -51,8 +54,9 @@ PemSource = str | os.PathLike[str] | bytes
 
 
 @dataclass(frozen=True)
-class Progress:
-    """A progress event of `Client.solve_stream`."""
+class SolveProgress:
+    """A progress event of `Client.solve_stream` (the server's view; the solver's own reports
+    are `pruneplan.solver.Progress`)."""
 
     phase: str
     fraction: float
@@ -167,7 +171,7 @@ class Client:
 
     @staticmethod
     def _request(
-        problem: AllocationProblem,
+        problem: object,
         method: str,
         time_limit: float | None,
         seed: int,
@@ -182,13 +186,14 @@ class Client:
 
     def solve(
         self,
-        problem: AllocationProblem,
+        problem: object,
         method: str = "auto",
         time_limit: float | None = None,
         seed: int = 0,
         **options: Any,
-    ) -> AllocationResult:
-        """``allocate(problem, ...)`` on the server; the result carries the ``plan_id``.
+    ) -> Result:
+        """``pruneplan.solver.solve(problem, ...)`` on the server, for a problem of any family;
+        the result (the family's result type) carries the ``plan_id``.
 
         Raises `InvalidProblemError` (with the request's field path) for invalid input and
         ``grpc.RpcError`` for other failures.
@@ -199,13 +204,13 @@ class Client:
 
     def solve_stream(
         self,
-        problem: AllocationProblem,
+        problem: object,
         method: str = "auto",
         time_limit: float | None = None,
         seed: int = 0,
         **options: Any,
-    ) -> Iterator[Progress | AllocationResult]:
-        """Like `solve`, yielding `Progress` events and then the `AllocationResult`."""
+    ) -> Iterator[SolveProgress | Result]:
+        """Like `solve`, yielding `SolveProgress` events and then the result."""
         request = pb.SolveStreamRequest(
             request=self._request(problem, method, time_limit, seed, options)
         )
@@ -214,19 +219,21 @@ class Client:
                 yield convert.response_to_result(event.result)
             else:
                 p = event.progress
-                yield Progress(p.phase, p.fraction, p.best_objective, p.best_bound, p.elapsed_s)
+                yield SolveProgress(
+                    p.phase, p.fraction, p.best_objective, p.best_bound, p.elapsed_s
+                )
 
     def solve_request(
         self, request: pb.SolveRequest, timeout: float | None = None
     ) -> pb.SolveResponse:
         """The raw call: a `SolveRequest` message in, the `SolveResponse` message out."""
-        limit = request.options.time_limit_s if request.options.HasField("time_limit_s") else None
+        limit = request.time_limit if request.HasField("time_limit") else None
         response: pb.SolveResponse = self._call(
             self._stub.Solve, request, timeout or self._deadline(limit)
         )
         return response
 
-    def plan(self, plan_id: str) -> AllocationResult:
+    def plan(self, plan_id: str) -> Result:
         """An earlier plan by id."""
         response = self._call(self._stub.GetPlan, pb.GetPlanRequest(plan_id=plan_id))
         return convert.response_to_result(response.response)
@@ -239,13 +246,14 @@ class Client:
 
     def submit_batch(
         self,
-        problems: Iterable[AllocationProblem],
+        problems: Iterable[object],
         method: str = "auto",
         time_limit: float | None = None,
         seed: int = 0,
         **options: Any,
     ) -> str:
-        """Persist a batch on the server and return its job id at once (safe to retry)."""
+        """Persist a batch (problems of any families) on the server and return its job id at once
+        (safe to retry)."""
         requests = [self._request(p, method, time_limit, seed, options) for p in problems]
         batch = pb.SubmitBatchRequest(request_id=uuid.uuid4().hex, requests=requests)
         return str(self._call(self._stub.SubmitBatch, batch).job_id)
@@ -258,14 +266,14 @@ class Client:
 
     def results(
         self, job_id: str, *, wait: bool = True, timeout: float | None = None
-    ) -> list[AllocationResult | JobError]:
+    ) -> list[Result | JobError]:
         """The results in request order, waiting for the job to finish (at most ``timeout``).
 
         With ``wait=False``, only the results finished so far (still in request order; a
         `JobError` carries its ``index``).
         """
         request = pb.ListJobResultsRequest(job_id=job_id, follow=wait)
-        out: dict[int, AllocationResult | JobError] = {}
+        out: dict[int, Result | JobError] = {}
         for item in self._stream(self._stub.ListJobResults, request, timeout or self.timeout):
             if item.HasField("response"):
                 out[item.index] = convert.response_to_result(item.response)

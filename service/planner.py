@@ -11,7 +11,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 from pruneplan.solver import InvalidProblemError, Progress
-from pruneplan.v1 import allocation_pb2 as apb
+from pruneplan.v1 import common_pb2 as cpb
 from pruneplan.v1 import pruning_service_pb2 as pb
 
 from . import convert, worker
@@ -45,20 +45,19 @@ class Prepared:
     """The request's own time limit (for the progress fraction)."""
 
 
-def check_limits(request: pb.SolveRequest, limits: Limits, elements: int | None = None) -> None:
-    """Reject problems over the server's limits (``elements``: known once canonical)."""
-    layers = len(request.allocation.layers)
-    if layers > limits.max_layers:
+def check_limits(canonical: convert.Canonical, limits: Limits) -> None:
+    """Reject problems over the server's limits."""
+    if canonical.parts > limits.max_layers:
         raise InvalidProblemError(
-            "allocation.layers",
-            f"at most {limits.max_layers} layers (server limit --max-layers)",
-            f"{layers} layers",
+            canonical.parts_path,
+            f"at most {limits.max_layers} layers or groups (server limit --max-layers)",
+            f"{canonical.parts}",
         )
-    if elements is not None and elements > limits.max_elements:
+    if canonical.elements > limits.max_elements:
         raise InvalidProblemError(
-            "allocation",
+            canonical.parts_path.split(".")[0],
             f"at most {limits.max_elements} numbers in all arrays (server limit --max-elements)",
-            f"{elements} numbers",
+            f"{canonical.elements} numbers",
         )
 
 
@@ -88,17 +87,11 @@ class Planner:
 
     def prepare(self, request: pb.SolveRequest) -> Prepared:
         """Check and identify a request (raises `InvalidProblemError`)."""
-        check_limits(request, self.limits)
         canonical = convert.canonical_request(request)
-        check_limits(request, self.limits, canonical.elements)
-        options = request.options
-        limit = options.time_limit_s if options.HasField("time_limit_s") else None
+        check_limits(canonical, self.limits)
+        limit = request.time_limit if request.HasField("time_limit") else None
         plan_id = convert.plan_key(canonical.payload, self.solver_version)
         return Prepared(canonical.payload, plan_id, canonical.elements, limit)
-
-    def cached(self, prepared: Prepared) -> pb.SolveResponse | None:
-        """The stored plan of an identical earlier request, if any."""
-        return self.plan(prepared.plan_id)
 
     def plan(self, plan_id: str) -> pb.SolveResponse | None:
         """Any stored plan by id."""
@@ -120,7 +113,7 @@ class Planner:
         `_HEARTBEAT_S` without news; a problem solved inline sends none.
         """
         prepared = self.prepare(request)
-        cached = self.cached(prepared)
+        cached = self.plan(prepared.plan_id)
         if cached is not None:
             yield pb.SolveStreamResponse(result=cached)
             return
@@ -194,11 +187,11 @@ class Planner:
         response = pb.SolveResponse.FromString(payload)
         response.solver_version = self.solver_version
         response.plan_id = prepared.plan_id
-        if response.status == apb.STATUS_TIME_LIMIT:
+        if response.certificate.status == cpb.STATUS_TIME_LIMIT:
             # Depends on the time it got: never served as the answer to an identical request,
             # but kept under its own id so GetPlan finds it.
             response.plan_id = convert.plan_key(prepared.canonical + payload, self.solver_version)
-        self.metrics.observe_solve(response.method, response.solve_time_s)
+        self.metrics.observe_solve(response.certificate.method, response.certificate.solve_time_s)
         mine = response.SerializeToString(deterministic=True)
         self.store.put_plan(response.plan_id, mine)
         stored = self.store.get_plan(response.plan_id)  # an identical solve may have won the race

@@ -23,6 +23,8 @@ def solver_version() -> str:
         version = "0"
     digest = hashlib.sha256()
     root = Path(pruneplan.solver.__file__).parent
-    for path in sorted(root.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(root.rglob("*.py")):
+        digest.update(
+            path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0"
+        )
     return f"{version}+{digest.hexdigest()[:12]}"

@@ -10,17 +10,16 @@ The server also calls `run_one` on its own thread for small problems (``inline_m
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import signal
 import time
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 
-from pruneplan.solver import InvalidProblemError, Progress, allocate
+from pruneplan.solver import InvalidProblemError, Progress
 from pruneplan.v1 import pruning_service_pb2 as pb
 
-from . import convert
+from . import dispatch
+from .dispatch import ProgressSink
 
 Outcome = tuple[str, ...] | tuple[str, bytes]
 Message = Progress | Outcome
@@ -28,8 +27,6 @@ Message = Progress | Outcome
 
 PROGRESS_INTERVAL_S = 0.1
 """At most one progress report per interval goes through (besides the first and ``"done"``)."""
-
-ProgressSink = Callable[[Progress], None]
 
 
 class RateLimited:
@@ -51,25 +48,19 @@ class RateLimited:
             self.sink(progress)
 
 
-def solve(payload: bytes, time_limit: float | None, progress: ProgressSink | None = None) -> bytes:
-    """Solve a canonical `SolveRequest`; ``time_limit`` (the call's deadline) caps the options."""
-    problem, args = convert.parse_request(pb.SolveRequest.FromString(payload))
-    if time_limit is not None:
-        limit = time_limit if args.time_limit is None else min(args.time_limit, time_limit)
-        args = dataclasses.replace(args, time_limit=max(limit, 1e-3))
-    result = allocate(problem, progress=progress, **args.kwargs())
-    return convert.result_to_response(result, problem).SerializeToString()
-
-
 def run_one(
     payload: bytes, time_limit: float | None, progress: ProgressSink | None = None
 ) -> Outcome:
-    """`solve`, with every exception turned into an outcome tuple."""
+    """Solve a canonical `SolveRequest` (``time_limit``: the call's deadline caps the request's
+    own), with every exception turned into an outcome tuple."""
     try:
-        return ("ok", solve(payload, time_limit, progress))
+        request = pb.SolveRequest.FromString(payload)
+        response = dispatch.solve_request(
+            request, time_limit=time_limit, progress=progress, identify=False
+        )
+        return ("ok", response.SerializeToString())
     except InvalidProblemError as exc:
-        field = convert.remap_field(exc.field)
-        return ("invalid", field, exc.allowed, exc.got, exc.hint)
+        return ("invalid", exc.field, exc.allowed, exc.got, exc.hint)
     except Exception as exc:  # reported to the server, which logs it and answers INTERNAL
         return ("error", f"{type(exc).__name__}: {exc}")
 

@@ -5,6 +5,8 @@ Pure numerical code: numpy and scipy (cvxpy and POT for the back ends that need 
 
 from ._allocate import METHODS, allocate
 from ._progress import Progress
+from ._result import Certificate
+from ._solve import solve
 from ._types import (
     AllocationProblem,
     AllocationResult,
@@ -12,16 +14,20 @@ from ._types import (
     InvalidProblemError,
     LayerProfile,
     Status,
+    kept_count,
 )
 
 __all__ = [
     "METHODS",
     "AllocationProblem",
     "AllocationResult",
+    "Certificate",
     "Frontier",
     "InvalidProblemError",
     "LayerProfile",
     "Progress",
     "Status",
     "allocate",
+    "kept_count",
+    "solve",
 ]

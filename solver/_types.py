@@ -18,6 +18,7 @@ __all__ = [
     "InvalidProblemError",
     "LayerProfile",
     "Status",
+    "kept_count",
     "relative_gap",
 ]
 
@@ -120,3 +121,9 @@ class AllocationResult(Certificate):
     frontier: Frontier | None = None
     plan_id: str = ""
     fingerprint: str = ""
+
+
+def kept_count(size: int, sparsity: float) -> int:
+    """Exact number of elements a layer keeps at ``sparsity``: ``round(size * (1 - sparsity))``,
+    clamped to ``[0, size]``. The one rule for the service's ``kept`` and the client's masks."""
+    return min(size, max(0, round(size * (1.0 - sparsity))))

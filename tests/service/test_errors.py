@@ -72,8 +72,8 @@ def _zero_budget(request: pb.SolveRequest) -> None:
 
 
 def _bad_buckets(request: pb.SolveRequest) -> None:
-    request.options.method = "dp"
-    request.options.method_options["buckets"] = -5
+    request.method = "dp"
+    request.options["buckets"] = -5
 
 
 def _bad_f64le(request: pb.SolveRequest) -> None:
@@ -125,8 +125,8 @@ MATRIX: list[tuple[str, Edit, str]] = [
     ),
     ("group_levels_differ", _group, "allocation.layers[1].levels"),
     ("f64le_not_float64", _bad_f64le, "allocation.layers[0].loss.f64le"),
-    ("unknown_method", _set("options.method", "simplex"), "options.method"),
-    ("bad_method_option", _bad_buckets, "options.method_options.buckets"),
+    ("unknown_method", _set("method", "simplex"), "method"),
+    ("bad_method_option", _bad_buckets, "options.buckets"),
     ("no_problem", _no_problem, "problem"),
 ]
 
@@ -186,7 +186,7 @@ def test_limits_each_have_a_clear_error(make_server: ServerFactory) -> None:
     _, port = make_server(max_layers=3, max_elements=50, max_batch=2)
     with Client(f"127.0.0.1:{port}") as client:
         with pytest.raises(
-            InvalidProblemError, match=r"^allocation.layers: must be at most 3 layers"
+            InvalidProblemError, match=r"^allocation.layers: must be at most 3 layers or groups"
         ):
             client.solve(tiny_problem(n=4))
         with pytest.raises(InvalidProblemError, match=r"^allocation: must be at most 50 numbers"):

@@ -14,8 +14,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from pruneplan.clients import Client
-from pruneplan.service import cli, convert
+from pruneplan.clients import Client, cli
+from pruneplan.service import convert
 from pruneplan.service.store import PlanStore
 from pruneplan.solver import AllocationResult, Status
 from pruneplan.v1 import pruning_service_pb2 as pb
@@ -75,7 +75,7 @@ class _ServerProcess:
     """``pruneplan serve`` in a subprocess on a free loopback port."""
 
     def __init__(self, db: Path, log: Path) -> None:
-        command = [sys.executable, "-m", "pruneplan.service.cli", "serve", "--port", "0"]
+        command = [sys.executable, "-m", "pruneplan.clients.cli", "serve", "--port", "0"]
         command += ["--db", str(db), "--workers", "1", "--grace", "5"]
         self.proc = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=log.open("ab"), text=True, cwd=ROOT
@@ -139,7 +139,7 @@ def test_cli_solve_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["solve", str(_example())]) == 0
     captured = capsys.readouterr()
     response = json.loads(captured.out)
-    assert response["status"] == "STATUS_OPTIMAL"
+    assert response["certificate"]["status"] == "STATUS_OPTIMAL"
     assert response["plan_id"].startswith("p")
     assert "conv1.weight" in captured.err and "sparsity" in captured.err
 
@@ -155,7 +155,7 @@ def test_cli_solve_against_server(
     assert cli.main(["solve", str(_example())]) == 0
     local = json.loads(capsys.readouterr().out)
     assert remote["plan_id"] == local["plan_id"]
-    assert remote["layers"] == local["layers"]
+    assert remote["allocation"]["layers"] == local["allocation"]["layers"]
 
 
 def test_cli_solve_reports_invalid_field(
@@ -185,11 +185,11 @@ sys.meta_path.insert(0, Block())
 def test_client_only_install_can_solve_and_use_the_client() -> None:
     code = BLOCK_SERVER_EXTRAS + (
         "from pruneplan.clients import Client\n"
-        "from pruneplan.service import cli\n"
+        "from pruneplan.clients import cli\n"
         f"sys.exit(cli.main(['solve', {str(_example())!r}]))\n"
     )
     run = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=os.environ
     )
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["status"] == "STATUS_OPTIMAL"
+    assert json.loads(run.stdout)["certificate"]["status"] == "STATUS_OPTIMAL"

@@ -12,7 +12,7 @@ from google.protobuf import json_format
 
 from pruneplan.service import convert
 from pruneplan.solver import InvalidProblemError, allocate
-from pruneplan.v1 import allocation_pb2 as apb
+from pruneplan.v1 import common_pb2 as cpb
 from pruneplan.v1 import pruning_service_pb2 as pb
 
 from .conftest import tiny_problem
@@ -63,7 +63,7 @@ def test_kept_counts() -> None:
     problem = tiny_problem()
     response = convert.result_to_response(allocate(problem), problem)
     sizes = {layer.name: layer.size for layer in problem.layers}
-    for layer in response.layers:
+    for layer in response.allocation.layers:
         assert layer.kept == round(sizes[layer.name] * (1 - layer.sparsity))
 
 
@@ -77,7 +77,7 @@ def test_mask_bit_order_is_little() -> None:
 
 
 def test_mask_with_wrong_length_names_field() -> None:
-    message = apb.BitMask(bits=b"\x01", length=15, shape=[3, 5])
+    message = cpb.BitMask(bits=b"\x01", length=15, shape=[3, 5])
     with pytest.raises(InvalidProblemError, match=r"^mask\.bits"):
         convert.proto_to_mask(message)
 
@@ -85,5 +85,5 @@ def test_mask_with_wrong_length_names_field() -> None:
 @pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.json")), ids=lambda p: p.name)
 def test_examples_are_canonical_json_and_solve(path: Path) -> None:
     request = json_format.Parse(path.read_text(), pb.SolveRequest())
-    problem, args = convert.parse_request(request)
+    _, problem, args = convert.parse_request(request)
     assert allocate(problem, **args.kwargs()).status.name == "OPTIMAL"

@@ -12,7 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from pruneplan.clients import Client, JobError, Progress
+from pruneplan.clients import Client, JobError, SolveProgress
 from pruneplan.service import convert
 from pruneplan.service.version import solver_version
 from pruneplan.service.worker import RateLimited
@@ -72,7 +72,7 @@ def test_infeasible_is_ok_with_status(client: Client) -> None:
 
 def test_solve_stream_ends_with_result(client: Client) -> None:
     events = list(client.solve_stream(tiny_problem(budget=340.0), method="dp", buckets=1000))
-    assert all(isinstance(e, Progress) for e in events[:-1])
+    assert all(isinstance(e, SolveProgress) for e in events[:-1])
     final = events[-1]
     assert isinstance(final, AllocationResult) and final.method == "dp"
 
@@ -82,7 +82,7 @@ def test_solve_stream_carries_the_solvers_numbers(client: Client) -> None:
     events = list(client.solve_stream(hard_problem(60, 10, resources=3, seed=1), method="exact"))
     final, progress = events[-1], events[:-1]
     assert isinstance(final, AllocationResult) and final.status is Status.OPTIMAL
-    assert progress and all(isinstance(e, Progress) for e in progress)
+    assert progress and all(isinstance(e, SolveProgress) for e in progress)
     numbers = [e for e in progress if np.isfinite(e.best_bound) or np.isfinite(e.best_objective)]
     assert numbers, [e.phase for e in progress]
     bounds = np.array([e.best_bound for e in progress if np.isfinite(e.best_bound)])

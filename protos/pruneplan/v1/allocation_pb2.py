@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from pruneplan.v1 import common_pb2 as pruneplan_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpruneplan/v1/allocation.proto\x12\x0cpruneplan.v1\"\'\n\x06Values\x12\x0e\n\x06values\x18\x01 \x03(\x01\x12\r\n\x05\x66\x36\x34le\x18\x02 \x01(\x0c\"6\n\x07\x42itMask\x12\x0c\n\x04\x62its\x18\x01 \x01(\x0c\x12\x0e\n\x06length\x18\x02 \x01(\x04\x12\r\n\x05shape\x18\x03 \x03(\x04\"\x8e\x03\n\x0cLayerProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x06levels\x18\x02 \x01(\x0b\x32\x14.pruneplan.v1.Values\x12\"\n\x04loss\x18\x03 \x01(\x0b\x32\x14.pruneplan.v1.Values\x12\x0c\n\x04size\x18\x04 \x01(\x04\x12\x34\n\x05\x63osts\x18\x05 \x03(\x0b\x32%.pruneplan.v1.LayerProfile.CostsEntry\x12\r\n\x05shape\x18\x06 \x03(\x04\x12\x19\n\x0cmin_sparsity\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x19\n\x0cmax_sparsity\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\r\n\x05group\x18\t \x01(\t\x12(\n\nmagnitudes\x18\n \x01(\x0b\x32\x14.pruneplan.v1.Values\x1a\x42\n\nCostsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.pruneplan.v1.Values:\x02\x38\x01\x42\x0f\n\r_min_sparsityB\x0f\n\r_max_sparsity\"\xc0\x01\n\x11\x41llocationProblem\x12*\n\x06layers\x18\x01 \x03(\x0b\x32\x1a.pruneplan.v1.LayerProfile\x12;\n\x06\x62udget\x18\x02 \x03(\x0b\x32+.pruneplan.v1.AllocationProblem.BudgetEntry\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\t\x1a-\n\x0b\x42udgetEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"P\n\x0bLayerResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0blevel_index\x18\x02 \x01(\r\x12\x10\n\x08sparsity\x18\x03 \x01(\x01\x12\x0c\n\x04kept\x18\x04 \x01(\x04\"k\n\x08\x46rontier\x12\x10\n\x08resource\x18\x01 \x01(\t\x12$\n\x06\x62udget\x18\x02 \x01(\x0b\x32\x14.pruneplan.v1.Values\x12\'\n\tobjective\x18\x03 \x01(\x0b\x32\x14.pruneplan.v1.Values*w\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTATUS_OPTIMAL\x10\x01\x12\x13\n\x0fSTATUS_FEASIBLE\x10\x02\x12\x15\n\x11STATUS_INFEASIBLE\x10\x03\x12\x15\n\x11STATUS_TIME_LIMIT\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dpruneplan/v1/allocation.proto\x12\x0cpruneplan.v1\x1a\x19pruneplan/v1/common.proto\"\x8e\x03\n\x0cLayerProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x06levels\x18\x02 \x01(\x0b\x32\x14.pruneplan.v1.Values\x12\"\n\x04loss\x18\x03 \x01(\x0b\x32\x14.pruneplan.v1.Values\x12\x0c\n\x04size\x18\x04 \x01(\x04\x12\x34\n\x05\x63osts\x18\x05 \x03(\x0b\x32%.pruneplan.v1.LayerProfile.CostsEntry\x12\r\n\x05shape\x18\x06 \x03(\x04\x12\x19\n\x0cmin_sparsity\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x19\n\x0cmax_sparsity\x18\x08 \x01(\x01H\x01\x88\x01\x01\x12\r\n\x05group\x18\t \x01(\t\x12(\n\nmagnitudes\x18\n \x01(\x0b\x32\x14.pruneplan.v1.Values\x1a\x42\n\nCostsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0b\x32\x14.pruneplan.v1.Values:\x02\x38\x01\x42\x0f\n\r_min_sparsityB\x0f\n\r_max_sparsity\"\xc0\x01\n\x11\x41llocationProblem\x12*\n\x06layers\x18\x01 \x03(\x0b\x32\x1a.pruneplan.v1.LayerProfile\x12;\n\x06\x62udget\x18\x02 \x03(\x0b\x32+.pruneplan.v1.AllocationProblem.BudgetEntry\x12\x13\n\x0b\x66ingerprint\x18\x03 \x01(\t\x1a-\n\x0b\x42udgetEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"P\n\x0bLayerResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0blevel_index\x18\x02 \x01(\r\x12\x10\n\x08sparsity\x18\x03 \x01(\x01\x12\x0c\n\x04kept\x18\x04 \x01(\x04\"k\n\x08\x46rontier\x12\x10\n\x08resource\x18\x01 \x01(\t\x12$\n\x06\x62udget\x18\x02 \x01(\x0b\x32\x14.pruneplan.v1.Values\x12\'\n\tobjective\x18\x03 \x01(\x0b\x32\x14.pruneplan.v1.Values\"i\n\x12\x41llocationSolution\x12)\n\x06layers\x18\x01 \x03(\x0b\x32\x19.pruneplan.v1.LayerResult\x12(\n\x08\x66rontier\x18\x02 \x01(\x0b\x32\x16.pruneplan.v1.Frontierb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,22 +36,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LAYERPROFILE_COSTSENTRY']._serialized_options = b'8\001'
   _globals['_ALLOCATIONPROBLEM_BUDGETENTRY']._loaded_options = None
   _globals['_ALLOCATIONPROBLEM_BUDGETENTRY']._serialized_options = b'8\001'
-  _globals['_STATUS']._serialized_start=931
-  _globals['_STATUS']._serialized_end=1050
-  _globals['_VALUES']._serialized_start=47
-  _globals['_VALUES']._serialized_end=86
-  _globals['_BITMASK']._serialized_start=88
-  _globals['_BITMASK']._serialized_end=142
-  _globals['_LAYERPROFILE']._serialized_start=145
-  _globals['_LAYERPROFILE']._serialized_end=543
-  _globals['_LAYERPROFILE_COSTSENTRY']._serialized_start=443
-  _globals['_LAYERPROFILE_COSTSENTRY']._serialized_end=509
-  _globals['_ALLOCATIONPROBLEM']._serialized_start=546
-  _globals['_ALLOCATIONPROBLEM']._serialized_end=738
-  _globals['_ALLOCATIONPROBLEM_BUDGETENTRY']._serialized_start=693
-  _globals['_ALLOCATIONPROBLEM_BUDGETENTRY']._serialized_end=738
-  _globals['_LAYERRESULT']._serialized_start=740
-  _globals['_LAYERRESULT']._serialized_end=820
-  _globals['_FRONTIER']._serialized_start=822
-  _globals['_FRONTIER']._serialized_end=929
+  _globals['_LAYERPROFILE']._serialized_start=75
+  _globals['_LAYERPROFILE']._serialized_end=473
+  _globals['_LAYERPROFILE_COSTSENTRY']._serialized_start=373
+  _globals['_LAYERPROFILE_COSTSENTRY']._serialized_end=439
+  _globals['_ALLOCATIONPROBLEM']._serialized_start=476
+  _globals['_ALLOCATIONPROBLEM']._serialized_end=668
+  _globals['_ALLOCATIONPROBLEM_BUDGETENTRY']._serialized_start=623
+  _globals['_ALLOCATIONPROBLEM_BUDGETENTRY']._serialized_end=668
+  _globals['_LAYERRESULT']._serialized_start=670
+  _globals['_LAYERRESULT']._serialized_end=750
+  _globals['_FRONTIER']._serialized_start=752
+  _globals['_FRONTIER']._serialized_end=859
+  _globals['_ALLOCATIONSOLUTION']._serialized_start=861
+  _globals['_ALLOCATIONSOLUTION']._serialized_end=966
 # @@protoc_insertion_point(module_scope)

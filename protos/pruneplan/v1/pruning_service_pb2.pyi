@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from pruneplan.v1 import allocation_pb2 as _allocation_pb2
+from pruneplan.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -24,80 +25,42 @@ JOB_STATE_RUNNING: JobState
 JOB_STATE_DONE: JobState
 JOB_STATE_CANCELLED: JobState
 
-class SolveOptions(_message.Message):
-    __slots__ = ("method", "time_limit_s", "seed", "method_options")
-    class MethodOptionsEntry(_message.Message):
+class SolveRequest(_message.Message):
+    __slots__ = ("request_id", "allocation", "method", "time_limit", "seed", "options")
+    class OptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
-    METHOD_FIELD_NUMBER: _ClassVar[int]
-    TIME_LIMIT_S_FIELD_NUMBER: _ClassVar[int]
-    SEED_FIELD_NUMBER: _ClassVar[int]
-    METHOD_OPTIONS_FIELD_NUMBER: _ClassVar[int]
-    method: str
-    time_limit_s: float
-    seed: int
-    method_options: _containers.ScalarMap[str, float]
-    def __init__(self, method: _Optional[str] = ..., time_limit_s: _Optional[float] = ..., seed: _Optional[int] = ..., method_options: _Optional[_Mapping[str, float]] = ...) -> None: ...
-
-class SolveRequest(_message.Message):
-    __slots__ = ("request_id", "allocation", "options")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ALLOCATION_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     allocation: _allocation_pb2.AllocationProblem
-    options: SolveOptions
-    def __init__(self, request_id: _Optional[str] = ..., allocation: _Optional[_Union[_allocation_pb2.AllocationProblem, _Mapping]] = ..., options: _Optional[_Union[SolveOptions, _Mapping]] = ...) -> None: ...
+    method: str
+    time_limit: float
+    seed: int
+    options: _containers.ScalarMap[str, float]
+    def __init__(self, request_id: _Optional[str] = ..., allocation: _Optional[_Union[_allocation_pb2.AllocationProblem, _Mapping]] = ..., method: _Optional[str] = ..., time_limit: _Optional[float] = ..., seed: _Optional[int] = ..., options: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class SolveResponse(_message.Message):
-    __slots__ = ("plan_id", "status", "layers", "objective", "lower_bound", "gap", "usage", "limit", "method", "solve_time_s", "message", "solver_version", "fingerprint", "frontier")
-    class UsageEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: float
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
-    class LimitEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: float
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    __slots__ = ("plan_id", "allocation", "certificate", "solver_version", "fingerprint")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
-    STATUS_FIELD_NUMBER: _ClassVar[int]
-    LAYERS_FIELD_NUMBER: _ClassVar[int]
-    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
-    LOWER_BOUND_FIELD_NUMBER: _ClassVar[int]
-    GAP_FIELD_NUMBER: _ClassVar[int]
-    USAGE_FIELD_NUMBER: _ClassVar[int]
-    LIMIT_FIELD_NUMBER: _ClassVar[int]
-    METHOD_FIELD_NUMBER: _ClassVar[int]
-    SOLVE_TIME_S_FIELD_NUMBER: _ClassVar[int]
-    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATION_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     SOLVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
-    FRONTIER_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
-    status: _allocation_pb2.Status
-    layers: _containers.RepeatedCompositeFieldContainer[_allocation_pb2.LayerResult]
-    objective: float
-    lower_bound: float
-    gap: float
-    usage: _containers.ScalarMap[str, float]
-    limit: _containers.ScalarMap[str, float]
-    method: str
-    solve_time_s: float
-    message: str
+    allocation: _allocation_pb2.AllocationSolution
+    certificate: _common_pb2.Certificate
     solver_version: str
     fingerprint: str
-    frontier: _allocation_pb2.Frontier
-    def __init__(self, plan_id: _Optional[str] = ..., status: _Optional[_Union[_allocation_pb2.Status, str]] = ..., layers: _Optional[_Iterable[_Union[_allocation_pb2.LayerResult, _Mapping]]] = ..., objective: _Optional[float] = ..., lower_bound: _Optional[float] = ..., gap: _Optional[float] = ..., usage: _Optional[_Mapping[str, float]] = ..., limit: _Optional[_Mapping[str, float]] = ..., method: _Optional[str] = ..., solve_time_s: _Optional[float] = ..., message: _Optional[str] = ..., solver_version: _Optional[str] = ..., fingerprint: _Optional[str] = ..., frontier: _Optional[_Union[_allocation_pb2.Frontier, _Mapping]] = ...) -> None: ...
+    def __init__(self, plan_id: _Optional[str] = ..., allocation: _Optional[_Union[_allocation_pb2.AllocationSolution, _Mapping]] = ..., certificate: _Optional[_Union[_common_pb2.Certificate, _Mapping]] = ..., solver_version: _Optional[str] = ..., fingerprint: _Optional[str] = ...) -> None: ...
 
 class SolveStreamRequest(_message.Message):
     __slots__ = ("request",)

@@ -81,7 +81,7 @@ class PruningServiceServicer:
 
     def Solve(self, request, context):
         """Solve one problem. Invalid input: INVALID_ARGUMENT with the field path (and
-        google.rpc.BadRequest details). An infeasible budget is OK with status STATUS_INFEASIBLE.
+        google.rpc.BadRequest details). An infeasible budget is OK with certificate.status STATUS_INFEASIBLE.
         The call's deadline becomes the solver's time limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

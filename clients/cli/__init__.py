@@ -47,7 +47,7 @@ def _solve_parser(sub: Any) -> None:
     )
     p.add_argument("file", type=Path, help="SolveRequest in protobuf JSON (see examples/)")
     p.add_argument("--server", help="HOST:PORT of a pruneplan server (default: solve in-process)")
-    p.add_argument("--method", help="override options.method")
+    p.add_argument("--method", help="override the request's method")
     p.add_argument("--out", type=Path, help="write the JSON response here instead of stdout")
     p.add_argument("--token-file", help="bearer token file for the server")
     p.add_argument("--tls-ca", help="CA certificate of the server (enables TLS)")
@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import ServerConfig, serve
+    from pruneplan.service.server import ServerConfig, serve
 
     config = ServerConfig(
         host=args.host,
@@ -103,7 +103,7 @@ def _solve(args: argparse.Namespace) -> int:
     from pruneplan.solver import InvalidProblemError
     from pruneplan.v1 import pruning_service_pb2 as pb
 
-    from .report import print_table, to_json
+    from ._report import print_table, to_json
 
     try:
         request = json_format.Parse(args.file.read_text(encoding="utf-8"), pb.SolveRequest())
@@ -111,7 +111,7 @@ def _solve(args: argparse.Namespace) -> int:
         print(f"pruneplan solve: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
     if args.method:
-        request.options.method = args.method
+        request.method = args.method
     try:
         response = _remote(request, args) if args.server else _local(request)
     except InvalidProblemError as exc:
@@ -127,13 +127,13 @@ def _solve(args: argparse.Namespace) -> int:
 
 
 def _local(request: Any) -> Any:
-    from .local import solve_request
+    from pruneplan.service.dispatch import solve_request
 
     return solve_request(request)
 
 
 def _remote(request: Any, args: argparse.Namespace) -> Any:
-    from pruneplan.clients import Client
+    from pruneplan.clients.client import Client
 
     token = None
     if args.token_file:
@@ -157,7 +157,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     return _solve(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Arrays and bit masks to and from their wire messages (`Values`, `BitMask`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from pruneplan.solver import InvalidProblemError
+from pruneplan.v1 import common_pb2 as cpb
+
+RAW_THRESHOLD = 1024
+"""Arrays with at least this many numbers travel as raw ``f64le`` bytes."""
+
+F64LE = np.dtype("<f8")
+
+
+def array_to_values(array: ArrayLike, *, raw: bool | None = None) -> cpb.Values:
+    """Encode a 1-D float64 array; ``raw=None`` picks ``f64le`` from `RAW_THRESHOLD` numbers."""
+    data = np.ascontiguousarray(array, dtype=F64LE).reshape(-1)
+    if raw is None:
+        raw = data.size >= RAW_THRESHOLD
+    if raw:
+        return cpb.Values(f64le=data.tobytes())
+    return cpb.Values(values=data.tolist())
+
+
+def values_to_array(message: cpb.Values, path: str) -> NDArray[np.float64]:
+    """Decode `Values` into a read-only float64 array (no copy for ``f64le``)."""
+    if message.f64le:
+        if message.values:
+            raise InvalidProblemError(path, "either values or f64le, not both", "both set")
+        if len(message.f64le) % 8:
+            raise InvalidProblemError(
+                f"{path}.f64le",
+                "a multiple of 8 bytes (little-endian float64)",
+                f"{len(message.f64le)} bytes",
+            )
+        return np.frombuffer(message.f64le, dtype=F64LE).astype(np.float64, copy=False)
+    return np.array(message.values, dtype=np.float64)
+
+
+def canonical_values(message: cpb.Values) -> int:
+    """Rewrite packed ``values`` as ``f64le`` in place; the number count (both set: left as is,
+    decoding reports it)."""
+    if message.values:
+        if message.f64le:
+            return len(message.values) + len(message.f64le) // 8
+        message.f64le = np.array(message.values, dtype=F64LE).tobytes()
+        message.ClearField("values")
+    return len(message.f64le) // 8
+
+
+def mask_to_proto(mask: ArrayLike) -> cpb.BitMask:
+    """Bit-pack a boolean mask (bit order "little", C order)."""
+    array = np.asarray(mask, dtype=bool)
+    bits = np.packbits(array.reshape(-1), bitorder="little")
+    return cpb.BitMask(bits=bits.tobytes(), length=array.size, shape=list(array.shape))
+
+
+def proto_to_mask(message: cpb.BitMask, path: str = "mask") -> NDArray[np.bool_]:
+    """Unpack a `BitMask` into a boolean array of its shape."""
+    length, shape = int(message.length), tuple(int(d) for d in message.shape)
+    if math.prod(shape) != length:
+        raise InvalidProblemError(
+            f"{path}.shape", f"a shape with {length} elements (= length)", repr(shape)
+        )
+    if len(message.bits) != (length + 7) // 8:
+        raise InvalidProblemError(
+            f"{path}.bits", f"{(length + 7) // 8} bytes for {length} bits", f"{len(message.bits)}"
+        )
+    bits = np.frombuffer(message.bits, dtype=np.uint8)
+    return np.unpackbits(bits, count=length, bitorder="little").astype(bool).reshape(shape)
