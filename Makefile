@@ -33,8 +33,14 @@ lint: install
 $(BUF): | $(STAMP)
 	npm install --prefix $(VENV)/buf --no-audit --no-fund --silent @bufbuild/buf@$(BUF_VERSION)
 
+# buf lint (STANDARD), and buf breaking (FILE) against the previous commit's protos: a change to
+# v1 that breaks its wire or generated code fails here. Skipped only where there is no previous
+# commit with this layout (a shallow clone, or the commit that introduced common.proto).
 lint-protos: $(BUF)
 	cd protos && ../$(BUF) lint
+	@if git cat-file -e HEAD~1:protos/pruneplan/v1/common.proto 2>/dev/null; then \
+		cd protos && ../$(BUF) breaking --against '../.git#ref=HEAD~1,subdir=protos'; \
+	else echo "buf breaking: no previous commit with protos/pruneplan/v1/common.proto; skipped"; fi
 
 typecheck: install .typecheck/pruneplan
 	$(VENV)/bin/mypy

@@ -1,6 +1,6 @@
 """`Client`: the solver's Python objects in and out, the pruneplan service in between.
 
-Light by design: grpc, protobuf, numpy and the solver's types only (no cvxpy, POT, grpc_health
+Light by design: grpc, protobuf, numpy and the solver's types only (no HiGHS, POT, grpc_health
 or grpc_status), so it works with a client-only install.
 
 >>> with Client("127.0.0.1:50051") as client:                    # doctest: +SKIP

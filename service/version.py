@@ -14,6 +14,15 @@ from pathlib import Path
 import pruneplan.solver
 
 
+def source_digest(root: Path) -> str:
+    """12 hex digits of every ``*.py`` below ``root``, subpackages included, by relative path."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        name = path.relative_to(root).as_posix().encode()
+        digest.update(name + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
 @functools.cache
 def solver_version() -> str:
     """``"<package version>+<12 hex digits of the solver sources>"``."""
@@ -21,10 +30,4 @@ def solver_version() -> str:
         version = metadata.version("pruneplan")
     except metadata.PackageNotFoundError:
         version = "0"
-    digest = hashlib.sha256()
-    root = Path(pruneplan.solver.__file__).parent
-    for path in sorted(root.rglob("*.py")):
-        digest.update(
-            path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0"
-        )
-    return f"{version}+{digest.hexdigest()[:12]}"
+    return f"{version}+{source_digest(Path(pruneplan.solver.__file__).parent)}"

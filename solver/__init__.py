@@ -1,6 +1,6 @@
 """Exact layer-adaptive pruning allocation with a certificate.
 
-Pure numerical code: numpy and scipy (cvxpy and POT for the back ends that need them).
+Pure numerical code: numpy and scipy (HiGHS and POT for the back ends that need them).
 """
 
 from ._allocate import METHODS, allocate

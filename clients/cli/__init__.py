@@ -98,6 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _solve(args: argparse.Namespace) -> int:
+    import grpc
     from google.protobuf import json_format
 
     from pruneplan.solver import InvalidProblemError
@@ -116,6 +117,12 @@ def _solve(args: argparse.Namespace) -> int:
         response = _remote(request, args) if args.server else _local(request)
     except InvalidProblemError as exc:
         print(f"pruneplan solve: invalid problem: {exc}", file=sys.stderr)
+        return 2
+    except grpc.RpcError as exc:  # UNAVAILABLE, UNAUTHENTICATED, ...: one line, no traceback
+        code = exc.code() if isinstance(exc, grpc.Call) else None
+        name = code.name if code is not None else "ERROR"
+        details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+        print(f"pruneplan solve: {args.server}: {name}: {details}", file=sys.stderr)
         return 2
     text = to_json(response)
     if args.out:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -167,6 +168,27 @@ def test_cli_solve_reports_invalid_field(
     bad.write_text(json.dumps(request))
     assert cli.main(["solve", str(bad)]) == 2
     assert "allocation.budget.params" in capsys.readouterr().err
+
+
+def test_cli_solve_unreachable_server_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    argv = ["solve", str(_example()), "--server", f"127.0.0.1:{port}", "--timeout", "2"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "UNAVAILABLE" in err[0] and "Traceback" not in err[0]
+
+
+def test_cli_solve_without_token_is_one_line(
+    make_server: ServerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cret-token-for-the-test")
+    _, port = make_server(token_file=str(token))
+    assert cli.main(["solve", str(_example()), "--server", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "UNAUTHENTICATED" in err[0]
 
 
 BLOCK_SERVER_EXTRAS = """
