@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from pruneplan.solver import InvalidProblemError, Progress, allocate
 from pruneplan.v1 import pruning_service_pb2 as pb
 
-from . import convert
+from . import convert, quiet
 
 Outcome = tuple[str, ...] | tuple[str, bytes]
 Message = Progress | Outcome
@@ -79,6 +79,7 @@ def serve(conn: Connection) -> None:
     ``reports``) and the outcome; ``None`` stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    quiet.silence_stdout()
     while True:
         try:
             task = conn.recv()
