@@ -186,7 +186,8 @@ class PruningServicer:
         request = parse(pb.GetPlanRequest, data)
         response = await self.offload.light(self.planner.plan, request.plan_id)
         if response is None:
-            raise errors.NotFound(f"plan_id: no plan {request.plan_id!r} in this server's store")
+            plan_id = errors.cap(request.plan_id)
+            raise errors.NotFound(f"plan_id: no plan {plan_id!r} in this server's store")
         return pb.GetPlanResponse(response=response)
 
     @errors.unary
@@ -196,7 +197,7 @@ class PruningServicer:
     def _job(self, job_id: str) -> JobRecord:
         record = self.jobs.store.job(job_id)
         if record is None:
-            raise errors.NotFound(f"job_id: no job {job_id!r} in this server's store")
+            raise errors.NotFound(f"job_id: no job {errors.cap(job_id)!r} in this server's store")
         return record
 
 
