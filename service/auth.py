@@ -15,7 +15,7 @@ import grpc
 import grpc.aio
 
 from .errors import Unauthenticated, abort
-from .guard import Context, Continuation, Handler, rebuild
+from .guard import Context, Continuation, Handler
 
 OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 REFLECTION_PREFIXES = (
@@ -44,12 +44,18 @@ def bearer(value: str | bytes) -> bytes | None:
 
 
 def _deny(handler: Handler) -> Handler:
-    """A handler of ``handler``'s kind that refuses at once, taking the request as raw bytes."""
+    """A handler that refuses at once without reading the request: as a client-streaming
+    handler it never pulls the message in (HTTP/2 flow control then keeps a big body mostly
+    unsent), whatever the method's own kind; the client cannot tell."""
 
-    async def refuse(request: Any, context: Context) -> Any:
+    async def refuse(requests: Any, context: Context) -> Any:
         await abort(context, Unauthenticated(DENIED))
 
-    return rebuild(handler, refuse, raw=True)
+    streams = handler.unary_stream is not None or handler.stream_stream is not None
+    factory = (
+        grpc.stream_stream_rpc_method_handler if streams else grpc.stream_unary_rpc_method_handler
+    )
+    return factory(refuse, None, handler.response_serializer)
 
 
 class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]

@@ -108,6 +108,7 @@ class Offload:
         return await asyncio.get_running_loop().run_in_executor(self._light, job, *args)
 
     def close(self) -> None:
-        """Stop taking work; running jobs finish on their own (their calls are gone)."""
-        self._solves.shutdown(wait=False, cancel_futures=True)
-        self._light.shutdown(wait=False, cancel_futures=True)
+        """Stop taking work and wait for the running jobs (after the solver pool is closed,
+        whose waiting and running tasks then end at once)."""
+        self._solves.shutdown(wait=True, cancel_futures=True)
+        self._light.shutdown(wait=True, cancel_futures=True)

@@ -219,8 +219,9 @@ def test_open_streams_are_bounded(make_server: ServerFactory, total: int, per_pe
 
 @pytest.fixture
 def full_server(make_server: ServerFactory) -> Iterator[int]:
-    """One solver process and one queue slot, both taken by long solves."""
-    _, port = make_server(workers=1, queue_size=1)
+    """One solver process and one queue slot, both taken by long solves; one thread for the
+    rest (the old thread-per-call server would have had none left for health checks)."""
+    _, port = make_server(workers=1, queue_size=1, rpc_threads=1)
     request = convert.build_request(hard_problem(seed=4), convert.SolveArgs(method="milp"))
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = channel.unary_stream(
@@ -259,6 +260,25 @@ def test_health_and_invalid_requests_answer_while_full(full_server: int) -> None
             check = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
             assert check.status == health_pb2.HealthCheckResponse.SERVING
             assert _code(_raw(channel), b"\x0a\xff\xff") == "INVALID_ARGUMENT"
+
+
+def test_concurrent_excess_is_all_refused(full_server: int) -> None:
+    codes: collections.Counter[str] = collections.Counter()
+    lock = threading.Lock()
+    data = _valid().SerializeToString()
+
+    def caller() -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{full_server}") as channel:
+            code = _code(_raw(channel), data)
+        with lock:
+            codes[code] += 1
+
+    threads = [threading.Thread(target=caller) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == {"RESOURCE_EXHAUSTED": 16}
 
 
 def test_solve_threads_follow_the_admission_bound(make_server: ServerFactory) -> None:
