@@ -6,12 +6,17 @@ Each server has its own registry (several servers can live in one process, as in
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+import grpc.aio
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from .guard import Context, Continuation, Handler, wrap
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -46,6 +51,11 @@ class Metrics:
             "Solves admitted and waiting for a solver process.",
             registry=self.registry,
         )
+        self.open_streams = Gauge(
+            "pruneplan_open_streams",
+            "Calls with streamed responses open now (health Watch included).",
+            registry=self.registry,
+        )
         self._http: Any = None
 
     def observe_solve(self, method: str, seconds: float) -> None:
@@ -53,6 +63,9 @@ class Metrics:
 
     def track_queue(self, depth: Callable[[], float]) -> None:
         self.queue_depth.set_function(depth)
+
+    def track_streams(self, count: Callable[[], float]) -> None:
+        self.open_streams.set_function(count)
 
     def serve(self, host: str, port: int) -> int:
         """Expose ``/metrics`` over HTTP; returns the bound port."""
@@ -70,61 +83,41 @@ class Metrics:
         self.latency.labels(method).observe(seconds)
 
 
-def _code(context: grpc.ServicerContext, failed: bool) -> grpc.StatusCode:
-    code = context.code()  # type: ignore[attr-defined]
+def _code(context: Context, failure: BaseException | None) -> grpc.StatusCode:
+    if isinstance(failure, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    code = context.code()
     if isinstance(code, grpc.StatusCode):
         return code
-    return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
+    if isinstance(code, int):  # some grpcio versions give the number
+        return next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
+    return grpc.StatusCode.UNKNOWN if failure is not None else grpc.StatusCode.OK
 
 
-class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    """Counts and times every RPC, including those the auth interceptor rejects."""
+class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Counts and times every RPC, including those the auth and stream bounds reject."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
+    async def intercept_service(  # type: ignore[override]
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method.rsplit("/", 1)[-1]
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary),
-                handler.request_deserializer,
-                handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                self._stream(method, handler.unary_stream),
-                handler.request_deserializer,
-                handler.response_serializer,
-            )
-        return handler
 
-    def _unary(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
-            start, failed = time.perf_counter(), True
+        @contextlib.asynccontextmanager
+        async def timed(context: Context) -> AsyncIterator[None]:
+            start, failure = time.perf_counter(), None
             try:
-                response = behavior(request, context)
-                failed = False
-                return response
+                yield
+            except BaseException as exc:
+                failure = exc
+                raise
             finally:
-                self.metrics.record(method, _code(context, failed), time.perf_counter() - start)
+                code = _code(context, failure)
+                self.metrics.record(method, code, time.perf_counter() - start)
 
-        return wrapper
-
-    def _stream(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            start, failed = time.perf_counter(), True
-            try:
-                yield from behavior(request, context)
-                failed = False
-            finally:
-                self.metrics.record(method, _code(context, failed), time.perf_counter() - start)
-
-        return wrapper
+        return wrap(handler, timed)

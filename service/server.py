@@ -7,36 +7,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
 import signal
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+import grpc.aio
+from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import _async as reflection_aio
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from pruneplan.v1 import pruning_service_pb2 as pb
-from pruneplan.v1 import pruning_service_pb2_grpc as pb_grpc
 
 from .auth import TokenInterceptor, read_token
+from .guard import StreamLimits
 from .jobs import JobRunner
 from .metrics import Metrics, MetricsInterceptor
+from .offload import Offload
 from .planner import Limits, Planner
 from .pool import SolverPool
-from .servicer import PruningServicer
+from .servicer import PruningServicer, handlers
 from .store import PlanStore
 from .version import solver_version
 
 log = logging.getLogger("pruneplan.service")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PruningService"].full_name
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 MIB = 1 << 20
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,15 @@ class ServerConfig:
     process's GIL and cannot be killed mid-solve, so keep it to problems that take milliseconds."""
     grace_s: float = 10.0
     """Seconds in-flight calls get to finish at shutdown."""
-    rpc_threads: int = 64
+    rpc_threads: int = 8
+    """Threads for store lookups and batch submissions. Solves get ``workers + queue_size``
+    threads of their own (the admission bound); streams and health checks need none."""
+    max_streams: int = 1000
+    """Open calls with streamed responses (health Watch too) at once; more -> RESOURCE_EXHAUSTED."""
+    max_streams_per_peer: int = 100
+    """Open streams from one client address."""
+    open_reflection: bool = False
+    """Serve reflection without the bearer token (it lists the service and its messages)."""
 
 
 def _is_loopback(host: str) -> bool:
@@ -95,8 +110,15 @@ def check_config(config: ServerConfig) -> None:
         raise ValueError("--tls-cert and --tls-key go together")
     if config.tls_client_ca is not None and config.tls_cert is None:
         raise ValueError("--tls-client-ca (mTLS) needs --tls-cert and --tls-key")
+    if config.metrics_port is not None and not _is_loopback(config.host) and not config.insecure:
+        raise ValueError(
+            f"refusing to serve metrics (plain HTTP, no auth) on non-loopback host "
+            f"{config.host!r}; pass --insecure to do it anyway"
+        )
     if config.workers < 1 or config.queue_size < 0 or config.inline_max_elements < 0:
         raise ValueError("--workers must be >= 1, --queue-size and --inline-max-elements >= 0")
+    if min(config.rpc_threads, config.max_streams, config.max_streams_per_peer) < 1:
+        raise ValueError("rpc_threads, max_streams and max_streams_per_peer must be >= 1")
 
 
 def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
@@ -109,8 +131,39 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     )
 
 
+class _Loop:
+    """An asyncio event loop on its own thread (the server's; callers stay synchronous)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="pruneplan-grpc")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+def _reflection_v1(servicer: Any) -> grpc.GenericRpcHandler[Any, Any]:
+    """``grpc.reflection.v1`` (grpcio ships v1alpha only; the messages are the same on the
+    wire), so clients that try v1 first (grpcurl) need no fallback."""
+    method = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        reflection_pb2.ServerReflectionRequest.FromString,
+        reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    return grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": method})
+
+
 class Server:
-    """A started gRPC server with its solver pool, plan store, jobs and metrics."""
+    """A started gRPC server (asyncio, on its own loop thread) with its solver pool, plan store,
+    jobs and metrics."""
 
     def __init__(self, config: ServerConfig) -> None:
         check_config(config)
@@ -129,21 +182,27 @@ class Server:
             inline_max_elements=config.inline_max_elements,
         )
         self.jobs = JobRunner(self.planner, self.store, config.workers)
-        self.health = health.HealthServicer()
-        self.grpc = self._build()
+        self.offload = Offload(config.workers + config.queue_size, config.rpc_threads)
+        self.streams = StreamLimits(config.max_streams, config.max_streams_per_peer)
+        self.metrics.track_streams(lambda: self.streams.open)
+        self._loop = _Loop()
+        self.health = health_aio.HealthServicer()
+        self.grpc = self._loop.call(self._build())
         self.port = self._bind()
         self.metrics_port: int | None = None
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
         self._stopping = False
 
-    def _build(self) -> grpc.Server:
-        interceptors: list[grpc.ServerInterceptor[Any, Any]] = [MetricsInterceptor(self.metrics)]
+    async def _build(self) -> grpc.aio.Server:
+        interceptors: list[Any] = [MetricsInterceptor(self.metrics)]
         if self.config.token_file is not None:
-            interceptors.append(TokenInterceptor(read_token(self.config.token_file)))
+            token = read_token(self.config.token_file)
+            opened = self.config.open_reflection
+            interceptors.append(TokenInterceptor(token, open_reflection=opened))
+        interceptors.append(self.streams)
         size = self.config.max_message_bytes
-        server = grpc.server(
-            ThreadPoolExecutor(self.config.rpc_threads, thread_name_prefix="rpc"),
+        server = grpc.aio.server(
             interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", size),
@@ -151,11 +210,13 @@ class Server:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        servicer = PruningServicer(self.planner, self.jobs)
-        pb_grpc.add_PruningServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        servicer = PruningServicer(self.planner, self.jobs, self.offload)
+        server.add_generic_rpc_handlers((handlers(servicer),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
-        reflection.enable_server_reflection(names, server)
+        names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME, REFLECTION_V1)
+        reflector = reflection_aio.ReflectionServicer(names)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(reflector, server)
+        server.add_generic_rpc_handlers((_reflection_v1(reflector),))
         return server
 
     def _bind(self) -> int:
@@ -171,11 +232,14 @@ class Server:
             raise OSError(f"could not bind {address}")
         return port
 
+    async def _start(self) -> None:
+        await self.grpc.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
     def start(self) -> None:
         """Serve, resume unfinished jobs, expose metrics."""
-        self.grpc.start()
-        for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._loop.call(self._start())
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.config.host, self.config.metrics_port)
         resumed = self.jobs.resume()
@@ -191,17 +255,21 @@ class Server:
             if self._stopping:
                 return self._stopped
             self._stopping = True
-        self.health.enter_graceful_shutdown()
+        self._loop.call(self.health.enter_graceful_shutdown())
         grace = self.config.grace_s if grace is None else grace
-        drained = self.grpc.stop(grace)
+        drained = asyncio.run_coroutine_threadsafe(self.grpc.stop(grace), self._loop.loop)
 
         def release() -> None:
-            drained.wait()
-            self.jobs.close()
-            self.pool.close()
-            self.metrics.close()
-            self.store.close()
-            self._stopped.set()
+            try:
+                drained.result()
+            finally:
+                self.jobs.close()
+                self.pool.close()
+                self.offload.close()
+                self.metrics.close()
+                self.store.close()
+                self._loop.close()
+                self._stopped.set()
 
         threading.Thread(target=release, name="pruneplan-stop", daemon=True).start()
         return self._stopped

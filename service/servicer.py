@@ -1,26 +1,41 @@
-"""The `PruningService` servicer: each method converts, calls the planner or store, converts back.
+"""The `PruningService` servicer: each method parses, calls the planner or store, converts back.
+
+Requests arrive as bytes (`handlers` registers identity deserializers) and are parsed here, after
+authentication: bytes that are not the request message are ``INVALID_ARGUMENT`` "request is not a
+valid pruneplan.v1.SolveRequest", counted in the metrics like any call (grpcio's own deserializer
+failure is ``INTERNAL``, uncounted, logged with a traceback, and leaks memory). Requests up to
+`PARSE_ON_LOOP_BYTES` are parsed on the event loop, so a malformed one is answered at once even
+while every solve thread is busy; bigger ones on the thread that solves them.
 
 Errors are mapped to status codes by `errors.unary` / `errors.streaming` only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
 
 from pruneplan.solver import InvalidProblemError
 from pruneplan.v1 import pruning_service_pb2 as pb
-from pruneplan.v1 import pruning_service_pb2_grpc as pb_grpc
 
 from . import errors
+from .guard import Context
 from .jobs import JobRunner
+from .offload import Alive, Offload
 from .planner import Planner
 from .store import JOB_CANCELLED, JOB_DONE, JOB_QUEUED, JOB_RUNNING, JobRecord, ResultRecord
+
+SERVICE = pb.DESCRIPTOR.services_by_name["PruningService"]
+PARSE_ON_LOOP_BYTES = 1 << 20
+"""Requests up to this size are parsed on the event loop (about a millisecond at most)."""
 
 _JOB_STATES = {
     JOB_QUEUED: pb.JOB_STATE_QUEUED,
@@ -29,9 +44,24 @@ _JOB_STATES = {
     JOB_CANCELLED: pb.JOB_STATE_CANCELLED,
 }
 _FOLLOW_POLL_S = 0.1
+M = TypeVar("M", bound=Message)
 
 
-def _deadline(context: grpc.ServicerContext) -> float | None:
+def parse(message_type: type[M], data: bytes) -> M:
+    """``data`` as ``message_type``, or `errors.InvalidRequest` naming the message."""
+    try:
+        return message_type.FromString(data)
+    except Exception:  # DecodeError, and whatever else the parser raises on garbage
+        name = message_type.DESCRIPTOR.full_name
+        raise errors.InvalidRequest(f"request is not a valid {name}") from None
+
+
+def _early(message_type: type[M], data: bytes) -> M | None:
+    """Parsed now if small (`PARSE_ON_LOOP_BYTES`), else ``None`` (parse it on the thread)."""
+    return parse(message_type, data) if len(data) <= PARSE_ON_LOOP_BYTES else None
+
+
+def _deadline(context: Context) -> float | None:
     left = context.time_remaining()
     return None if left is None or left > 1e8 else time.monotonic() + left
 
@@ -55,32 +85,45 @@ def job_response(record: JobRecord) -> pb.GetJobResponse:
     )
 
 
-class PruningServicer(pb_grpc.PruningServiceServicer):
-    """Thin: request -> planner/store -> response."""
+class PruningServicer:
+    """Thin: bytes -> request -> planner/store (off the loop) -> response."""
 
-    def __init__(self, planner: Planner, jobs: JobRunner) -> None:
+    def __init__(self, planner: Planner, jobs: JobRunner, offload: Offload) -> None:
         self.planner = planner
         self.jobs = jobs
+        self.offload = offload
 
     @errors.unary
-    def Solve(self, request: pb.SolveRequest, context: grpc.ServicerContext) -> pb.SolveResponse:
-        return self.planner.solve(request, deadline=_deadline(context), alive=context.is_active)
+    async def Solve(self, data: bytes, context: Context) -> pb.SolveResponse:
+        deadline, early = _deadline(context), _early(pb.SolveRequest, data)
+
+        def job(alive: Alive) -> pb.SolveResponse:
+            request = early if early is not None else parse(pb.SolveRequest, data)
+            return self.planner.solve(request, deadline=deadline, alive=alive)
+
+        return await self.offload.solve(job)
 
     @errors.streaming
-    def SolveStream(
-        self, request: pb.SolveStreamRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.SolveStreamResponse]:
-        yield from self.planner.events(
-            request.request,
-            deadline=_deadline(context),
-            alive=context.is_active,
-            heartbeat=True,
-        )
+    async def SolveStream(
+        self, data: bytes, context: Context
+    ) -> AsyncIterator[pb.SolveStreamResponse]:
+        deadline, early = _deadline(context), _early(pb.SolveStreamRequest, data)
+
+        def produce(alive: Alive) -> Iterator[pb.SolveStreamResponse]:
+            request = early if early is not None else parse(pb.SolveStreamRequest, data)
+            return self.planner.events(
+                request.request, deadline=deadline, alive=alive, heartbeat=True
+            )
+
+        async for event in self.offload.stream(produce):
+            yield event
 
     @errors.unary
-    def SubmitBatch(
-        self, request: pb.SubmitBatchRequest, context: grpc.ServicerContext
-    ) -> pb.SubmitBatchResponse:
+    async def SubmitBatch(self, data: bytes, context: Context) -> pb.SubmitBatchResponse:
+        return await self.offload.light(self._submit, data)
+
+    def _submit(self, data: bytes) -> pb.SubmitBatchResponse:
+        request = parse(pb.SubmitBatchRequest, data)
         limit = self.planner.limits.max_batch
         if not request.requests or len(request.requests) > limit:
             raise InvalidProblemError(
@@ -96,23 +139,26 @@ class PruningServicer(pb_grpc.PruningServiceServicer):
         return pb.SubmitBatchResponse(job_id=job_id, total=len(request.requests))
 
     @errors.unary
-    def GetJob(self, request: pb.GetJobRequest, context: grpc.ServicerContext) -> pb.GetJobResponse:
-        return job_response(self._job(request.job_id))
+    async def GetJob(self, data: bytes, context: Context) -> pb.GetJobResponse:
+        request = parse(pb.GetJobRequest, data)
+        return job_response(await self.offload.light(self._job, request.job_id))
 
     @errors.streaming
-    def ListJobResults(
-        self, request: pb.ListJobResultsRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.ListJobResultsResponse]:
+    async def ListJobResults(
+        self, data: bytes, context: Context
+    ) -> AsyncIterator[pb.ListJobResultsResponse]:
+        request = parse(pb.ListJobResultsRequest, data)
         sent: set[int] = set()
         while True:
-            finished = self._job(request.job_id).state in (JOB_DONE, JOB_CANCELLED)
-            for record in self.jobs.store.results(request.job_id):
-                if record.index not in sent:
-                    sent.add(record.index)
-                    yield self._result(record)
-            if finished or not request.follow or not context.is_active():
+            record = await self.offload.light(self._job, request.job_id)
+            finished = record.state in (JOB_DONE, JOB_CANCELLED)
+            for result in await self.offload.light(self.jobs.store.results, request.job_id):
+                if result.index not in sent:
+                    sent.add(result.index)
+                    yield await self.offload.light(self._result, result)
+            if finished or not request.follow:
                 return
-            time.sleep(_FOLLOW_POLL_S)
+            await asyncio.sleep(_FOLLOW_POLL_S)  # holds no thread while it waits
 
     def _result(self, record: ResultRecord) -> pb.ListJobResultsResponse:
         if record.plan_id:
@@ -126,28 +172,50 @@ class PruningServicer(pb_grpc.PruningServiceServicer):
         return pb.ListJobResultsResponse(index=record.index, error=error)
 
     @errors.unary
-    def CancelJob(
-        self, request: pb.CancelJobRequest, context: grpc.ServicerContext
-    ) -> pb.CancelJobResponse:
-        self._job(request.job_id)
-        cancelled = self.jobs.cancel(request.job_id)
-        state = _JOB_STATES[self._job(request.job_id).state]
-        return pb.CancelJobResponse(cancelled=cancelled, state=state)
+    async def CancelJob(self, data: bytes, context: Context) -> pb.CancelJobResponse:
+        request = parse(pb.CancelJobRequest, data)
+        return await self.offload.light(self._cancel, request.job_id)
+
+    def _cancel(self, job_id: str) -> pb.CancelJobResponse:
+        self._job(job_id)
+        cancelled = self.jobs.cancel(job_id)
+        return pb.CancelJobResponse(cancelled=cancelled, state=_JOB_STATES[self._job(job_id).state])
 
     @errors.unary
-    def GetPlan(
-        self, request: pb.GetPlanRequest, context: grpc.ServicerContext
-    ) -> pb.GetPlanResponse:
-        response = self.planner.plan(request.plan_id)
+    async def GetPlan(self, data: bytes, context: Context) -> pb.GetPlanResponse:
+        request = parse(pb.GetPlanRequest, data)
+        response = await self.offload.light(self.planner.plan, request.plan_id)
         if response is None:
-            raise errors.NotFound(f"plan_id: no plan {request.plan_id!r} in this server's store")
+            plan_id = errors.cap(request.plan_id)
+            raise errors.NotFound(f"plan_id: no plan {plan_id!r} in this server's store")
         return pb.GetPlanResponse(response=response)
 
-    def Ping(self, request: pb.PingRequest, context: grpc.ServicerContext) -> pb.PingResponse:
-        return pb.PingResponse(payload=request.payload)
+    @errors.unary
+    async def Ping(self, data: bytes, context: Context) -> pb.PingResponse:
+        return pb.PingResponse(payload=parse(pb.PingRequest, data).payload)
 
     def _job(self, job_id: str) -> JobRecord:
         record = self.jobs.store.job(job_id)
         if record is None:
-            raise errors.NotFound(f"job_id: no job {job_id!r} in this server's store")
+            raise errors.NotFound(f"job_id: no job {errors.cap(job_id)!r} in this server's store")
         return record
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
+
+
+def handlers(servicer: PruningServicer) -> grpc.GenericRpcHandler[Any, Any]:
+    """Every method of the service, taking its request as bytes (no grpcio deserializer)."""
+    methods: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+    for method in SERVICE.methods:
+        behavior: Callable[..., Any] = getattr(servicer, method.name)
+        if method.client_streaming:
+            raise TypeError(f"{method.full_name}: client streaming is not served")
+        factory: Any = (
+            grpc.unary_stream_rpc_method_handler
+            if method.server_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        methods[method.name] = factory(behavior, None, _serialize)
+    return grpc.method_handlers_generic_handler(SERVICE.full_name, methods)

@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 from pruneplan.solver import InvalidProblemError, Progress
 from pruneplan.v1 import pruning_service_pb2 as pb
 
-from . import dispatch
+from . import dispatch, quiet
 from .dispatch import ProgressSink
 
 Outcome = tuple[str, ...] | tuple[str, bytes]
@@ -70,6 +70,7 @@ def serve(conn: Connection) -> None:
     ``reports``) and the outcome; ``None`` stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    quiet.silence_stdout()
     while True:
         try:
             task = conn.recv()

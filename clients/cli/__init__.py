@@ -37,6 +37,9 @@ def _serve_parser(sub: Any) -> None:
         help="solve problems with at most this many numbers on the RPC thread (0: never)",
     )
     p.add_argument("--grace", type=float, default=10.0, help="seconds to drain at shutdown")
+    p.add_argument("--open-reflection", action="store_true", help="serve reflection without token")
+    p.add_argument("--max-streams", type=int, default=1000, help="open streams in all")
+    p.add_argument("--max-streams-per-peer", type=int, default=100, help="open streams per address")
 
 
 def _solve_parser(sub: Any) -> None:
@@ -82,6 +85,9 @@ def _serve(args: argparse.Namespace) -> int:
         max_batch=args.max_batch,
         queue_size=args.queue_size,
         grace_s=args.grace,
+        open_reflection=args.open_reflection,
+        max_streams=args.max_streams,
+        max_streams_per_peer=args.max_streams_per_peer,
         **({"workers": args.workers} if args.workers else {}),
         **(
             {"inline_max_elements": args.inline_max_elements}
