@@ -17,6 +17,8 @@ from pruneplan.v1 import pruning_service_pb2 as pb
 from . import convert, worker
 from .errors import Cancelled, DeadlineExceeded
 from .metrics import Metrics
+from .numeric import check_numbers
+from .options import check_options
 from .pool import SolverPool, SolveTask
 from .store import PlanStore
 
@@ -91,6 +93,8 @@ class Planner:
         check_limits(request, self.limits)
         canonical = convert.canonical_request(request)
         check_limits(request, self.limits, canonical.elements)
+        check_options(request.options)
+        check_numbers(request.allocation)
         options = request.options
         limit = options.time_limit_s if options.HasField("time_limit_s") else None
         plan_id = convert.plan_key(canonical.payload, self.solver_version)
@@ -154,7 +158,12 @@ class Planner:
     ) -> Generator[pb.SolveStreamResponse, None, worker.Outcome]:
         start = time.monotonic()
         task = self.pool.submit(
-            prepared.canonical, deadline=deadline, alive=alive, wait=wait, reports=heartbeat
+            prepared.canonical,
+            deadline=deadline,
+            alive=alive,
+            wait=wait,
+            reports=heartbeat,
+            time_limit=prepared.time_limit,
         )
         run = self.pool.run(task, tick=_HEARTBEAT_S if heartbeat else _ALIVE_S)
         try:
