@@ -372,10 +372,15 @@ class PlanStore:
 
     # -- leases ------------------------------------------------------------------------------
 
+    # Oldest job first, then by index: the outer query walks jobs_age, the subquery the
+    # partial index of open items in index order and stops at the first claimable one, so a
+    # claim costs O(jobs), not O(open items).
     _CLAIMABLE = (
-        "SELECT i.job_id, i.idx, i.attempts FROM job_items i JOIN jobs j ON j.job_id = i.job_id"
-        " WHERE i.finished = 0 AND j.cancelled = 0 AND (i.owner = '' OR i.lease_expires < ?)"
-        " ORDER BY j.created_at, j.job_id, i.idx LIMIT 1"
+        "SELECT j.job_id, (SELECT i.idx FROM job_items i INDEXED BY job_items_open"
+        " WHERE i.job_id = j.job_id AND i.finished = 0"
+        " AND (i.owner = '' OR i.lease_expires < ?) ORDER BY i.idx LIMIT 1) AS first"
+        " FROM jobs j INDEXED BY jobs_age WHERE j.cancelled = 0 AND first IS NOT NULL"
+        " ORDER BY j.created_at, j.job_id LIMIT 1"
     )
 
     def claim(self, owner: str, lease_s: float, max_attempts: int = MAX_ATTEMPTS) -> Claim | None:
@@ -393,7 +398,13 @@ class PlanStore:
                 rows = db.execute(self._CLAIMABLE, (now,)).fetchall()
                 if not rows:
                     return None
-                job_id, index, attempts = str(rows[0][0]), int(rows[0][1]), int(rows[0][2])
+                job_id, index = str(rows[0][0]), int(rows[0][1])
+                attempts = int(
+                    db.execute(
+                        "SELECT attempts FROM job_items WHERE job_id = ? AND idx = ?",
+                        (job_id, index),
+                    ).fetchone()[0]
+                )
                 if attempts < max_attempts:
                     break
                 db.execute(
