@@ -148,7 +148,14 @@ class JobRunner:
                 self._wake.clear()
                 continue
             self._wake.set()  # there may be more: let the next idle worker look too
-            self._run(claim)
+            try:
+                self._run(claim)
+            except Exception:  # the store failed recording it: give it back to be retried
+                log.exception(
+                    "job %s item %d: recording the result failed", claim.job_id, claim.index
+                )
+                with contextlib.suppress(Exception):
+                    self.store.release(claim.job_id, claim.index, self.owner)
 
     def _run(self, claim: Claim) -> None:
         key = (claim.job_id, claim.index)
