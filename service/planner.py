@@ -147,7 +147,12 @@ class Planner:
     ) -> Generator[pb.SolveStreamResponse, None, worker.Outcome]:
         start = time.monotonic()
         task = self.pool.submit(
-            prepared.canonical, deadline=deadline, alive=alive, wait=wait, reports=heartbeat
+            prepared.canonical,
+            deadline=deadline,
+            alive=alive,
+            wait=wait,
+            reports=heartbeat,
+            time_limit=prepared.time_limit,
         )
         run = self.pool.run(task, tick=_HEARTBEAT_S if heartbeat else _ALIVE_S)
         try:

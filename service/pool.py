@@ -16,12 +16,18 @@ the solver process for no progress reports: two pipe messages fewer per solve.
 Admission is bounded: ``workers + queue_size`` tasks at once (solving or waiting for a process);
 beyond that `submit` raises `Overloaded` (``RESOURCE_EXHAUSTED``) unless the caller chooses to
 wait (batches).
+
+Time limits are enforced here, not trusted to the solver: HiGHS's presolve does not check its
+limit (``milp`` on one layer of 100,000 levels ran for minutes with ``time_limit=1``). A task whose
+solve runs `kill_after` seconds past the start of its solve has its process killed and replaced,
+and ends with `DeadlineExceeded` saying so.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import math
 import multiprocessing
 import sys
 import threading
@@ -36,6 +42,11 @@ from pruneplan.solver import Progress
 from . import worker
 from .errors import Cancelled, DeadlineExceeded, Overloaded, Unavailable
 
+KILL_FACTOR = 1.5
+KILL_SLACK_S = 1.0
+"""A solve with time limit ``t`` is killed ``KILL_FACTOR * t + KILL_SLACK_S`` seconds after its
+process got it: room to return the best plan found (the solver stops itself at ``t``)."""
+
 _POLL_S = 0.05
 """How often a waiting or running task checks whether it was stopped (not a latency: a free
 process or a finished solve wakes the caller at once)."""
@@ -43,6 +54,14 @@ process or a finished solve wakes the caller at once)."""
 
 def _always() -> bool:
     return True
+
+
+def kill_after(time_limit: float | None) -> float | None:
+    """Seconds of solving after which the server kills a solve with this time limit (``None``:
+    no limit, or one the solver refuses as invalid)."""
+    if time_limit is None or not math.isfinite(time_limit) or time_limit <= 0:
+        return None
+    return KILL_FACTOR * time_limit + KILL_SLACK_S
 
 
 def _context() -> BaseContext:
@@ -101,6 +120,10 @@ class SolveTask:
     """The solver's latest report."""
     reports: bool = True
     """Whether the solver process sends progress reports (streams want them, unary calls not)."""
+    time_limit: float | None = None
+    """The request's own time limit (seconds of solving), enforced with `kill_after`."""
+    solve_deadline: float | None = None
+    """When the server kills the solve (`time.monotonic`), set once a process has the task."""
 
     def cancel(self) -> None:
         """Stop the task: it leaves the queue, or its process is killed (any thread)."""
@@ -186,13 +209,16 @@ class SolverPool:
         alive: Callable[[], bool] = _always,
         wait: bool = False,
         reports: bool = True,
+        time_limit: float | None = None,
     ) -> SolveTask:
-        """Admit a solve of canonical request bytes; ``deadline`` is on `time.monotonic`.
+        """Admit a solve of canonical request bytes; ``deadline`` is on `time.monotonic`;
+        ``time_limit``: the request's own limit, after which (see `kill_after`) the solve is
+        killed.
 
         Run it at once with `run`, which gives the admission back.
         """
         self.admit(wait=wait)
-        return SolveTask(payload, deadline, alive, reports=reports)
+        return SolveTask(payload, deadline, alive, reports=reports, time_limit=time_limit)
 
     def run(
         self, task: SolveTask, *, tick: float
@@ -241,6 +267,12 @@ class SolverPool:
         left = task.time_left()
         if left is not None and left <= 0:
             raise DeadlineExceeded("the deadline passed before the solve finished")
+        if task.solve_deadline is not None and time.monotonic() >= task.solve_deadline:
+            raise DeadlineExceeded(
+                f"the solve ran past its time limit (time_limit = {task.time_limit:g}): "
+                f"stopped by the server after {kill_after(task.time_limit):g} s of solving, "
+                "without a plan; raise time_limit or choose a faster method"
+            )
         if self._closed:
             raise Unavailable("the server is shutting down")
 
@@ -250,6 +282,9 @@ class SolverPool:
         left = task.time_left()
         # The solver stops itself a little before the deadline so the plan still gets back.
         limit = None if left is None else max(0.8 * left - 0.05, 1e-3)
+        grace = kill_after(task.time_limit)
+        if grace is not None:
+            task.solve_deadline = time.monotonic() + grace
         try:
             process.conn.send((task.payload, limit, task.reports))
             quiet_since = time.monotonic()

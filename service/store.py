@@ -7,6 +7,16 @@ Durability: a call that writes (``put_plan``, ``create_job``, ``record_result``,
 ``cancel_job``) has committed when it returns, so a server killed with SIGKILL right after
 loses nothing it acknowledged. ``synchronous=NORMAL`` is enough for that in WAL mode; a power
 cut may lose the last transactions, never corrupt the file.
+
+Several servers may share one file. A job item is worked on under a lease (`claim`): the
+claiming server's ``owner`` id and an expiry it renews while it works (`renew`); an item whose
+lease expired (its server died) is claimed again, and one claimed `MAX_ATTEMPTS` times without a
+result is recorded as ``ABORTED`` instead of being run once more. Results are recorded by the
+lease holder only, so each item is solved by one server at a time and recorded once.
+
+Opening checks the file at once (`StoreError`, naming ``--db PATH`` and what is wrong): a
+missing directory, a directory, a file that is not SQLite, or one that cannot be written (the
+check writes a row).
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -25,9 +36,14 @@ __all__ = [
     "JOB_DONE",
     "JOB_QUEUED",
     "JOB_RUNNING",
+    "MAX_ATTEMPTS",
+    "Claim",
+    "HeldItem",
     "JobRecord",
     "PlanStore",
     "ResultRecord",
+    "StoreError",
+    "check_store",
 ]
 
 JOB_QUEUED = "queued"
@@ -57,7 +73,41 @@ CREATE TABLE IF NOT EXISTS job_items (
     error_message TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (job_id, idx)
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+
+_LEASE_COLUMNS = {
+    "owner": "TEXT NOT NULL DEFAULT ''",
+    "lease_expires": "REAL NOT NULL DEFAULT 0",
+    "attempts": "INTEGER NOT NULL DEFAULT 0",
+}
+"""Added to ``job_items`` (by ``ALTER TABLE`` in files written before leases)."""
+
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS job_items_open ON job_items (job_id, idx) WHERE finished = 0;
+CREATE INDEX IF NOT EXISTS job_items_owner ON job_items (owner) WHERE finished = 0;
+CREATE INDEX IF NOT EXISTS jobs_age ON jobs (created_at, job_id);
+"""
+
+MAX_ATTEMPTS = 3
+"""Claims of one item without a result (each ended by its server dying) before it is recorded
+as ``ABORTED``: a request that kills or outlives every server is not run forever."""
+
+ABORTED = "ABORTED"
+
+
+class StoreError(ValueError):
+    """The store file cannot be used; the message names ``--db PATH`` and what is wrong."""
+
+
+def _abandoned(attempts: int) -> str:
+    return (
+        f"abandoned after {attempts} attempts: each server working on it stopped before it "
+        "finished (a crash, a kill or a restart mid-solve); not retried"
+    )
 
 
 @dataclass(frozen=True)
@@ -82,16 +132,110 @@ class ResultRecord:
     error_message: str
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A job item leased to one owner (`PlanStore.claim`)."""
+
+    job_id: str
+    index: int
+    request: bytes
+    attempt: int
+    """1 for the first claim; more after servers died while working on it."""
+
+
+@dataclass(frozen=True)
+class HeldItem:
+    """An unfinished item leased to an owner, and whether its job was cancelled."""
+
+    job_id: str
+    index: int
+    cancelled: bool
+
+
+def _where(path: str) -> str:
+    return f"--db {path}"
+
+
+def _check_path(path: str) -> None:
+    """The problems visible before SQLite opens the file."""
+    file = Path(path)
+    if file.is_dir():
+        raise StoreError(f"{_where(path)}: is a directory; pass the path of a file")
+    parent = file.parent
+    if not parent.is_dir():
+        raise StoreError(
+            f"{_where(path)}: directory {str(parent)!r} does not exist; create it or pass "
+            "another --db"
+        )
+    if not file.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"{_where(path)}: directory {str(parent)!r} is not writable; the store cannot "
+            "be created there"
+        )
+
+
+def _explain(path: str, exc: sqlite3.Error) -> StoreError:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return StoreError(
+            f"{_where(path)}: not a usable SQLite database ({text}); move it away or pass "
+            "another --db"
+        )
+    if "readonly" in text or "unable to open" in text or "disk I/O" in text:
+        name = Path(path).name
+        return StoreError(
+            f"{_where(path)}: cannot write it ({text}); the server needs write access to "
+            f"the file and its directory (SQLite writes {name}-wal and {name}-shm beside it)"
+        )
+    return StoreError(f"{_where(path)}: cannot use it as the plan store ({text})")
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    """Open, set up and write-probe the store (`StoreError` on anything wrong)."""
+    if path != ":memory:":
+        _check_path(path)
+    db: sqlite3.Connection | None = None
+    try:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA busy_timeout=10000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(job_items)")}
+        for name, kind in _LEASE_COLUMNS.items():
+            if name not in columns:
+                db.execute(f"ALTER TABLE job_items ADD COLUMN {name} {kind}")
+        db.executescript(_INDEXES)
+        # A real write: a read-only file or directory fails here, not at the first Solve.
+        db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('opened_at', ?)", (str(time.time()),)
+        )
+    except sqlite3.Error as exc:
+        if db is not None:
+            db.close()
+        raise _explain(path, exc) from None
+    return db
+
+
+def check_store(path: str | os.PathLike[str]) -> None:
+    """Open and write-probe the store at ``path``; `StoreError` with one line naming
+    ``--db PATH`` and what is wrong (``pruneplan serve`` prints it and exits with status 2).
+
+    `PlanStore` runs the same check: a server built on a bad path fails before it serves.
+    """
+    PlanStore(path).close()
+
+
 class PlanStore:
-    """Plans and jobs in one SQLite file (or ``":memory:"``); safe to share between threads."""
+    """Plans and jobs in one SQLite file (or ``":memory:"``); safe to share between threads
+    and between processes.
+
+    Raises `StoreError` (a `ValueError`) if the file cannot be used as the store.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(os.fspath(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
+        self._db = _connect(os.fspath(path))
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -150,20 +294,21 @@ class PlanStore:
         """The job's state (``queued``, ``running``, ``done`` or ``cancelled``) and counts."""
         rows = self._query(
             "SELECT j.cancelled, j.total, j.created_at,"
-            " COALESCE(SUM(i.finished), 0), COALESCE(SUM(i.error_code != ''), 0)"
+            " COALESCE(SUM(i.finished), 0), COALESCE(SUM(i.error_code != ''), 0),"
+            " COALESCE(SUM(i.finished = 0 AND i.owner != '' AND i.lease_expires > ?), 0)"
             " FROM jobs j LEFT JOIN job_items i ON i.job_id = j.job_id"
             " WHERE j.job_id = ? GROUP BY j.job_id",
-            (job_id,),
+            (time.time(), job_id),
         )
         if not rows:
             return None
-        cancelled, total, created_at, done, failed = rows[0]
+        cancelled, total, created_at, done, failed, leased = rows[0]
         if done == total:
             state = JOB_DONE
         elif cancelled:
             state = JOB_CANCELLED
         else:
-            state = JOB_RUNNING if done else JOB_QUEUED
+            state = JOB_RUNNING if done or leased else JOB_QUEUED
         return JobRecord(job_id, state, int(total), int(done), int(failed), float(created_at))
 
     def pending(self, job_id: str) -> list[tuple[int, bytes]]:
@@ -183,15 +328,20 @@ class PlanStore:
         plan_id: str = "",
         error_code: str = "",
         error_message: str = "",
+        owner: str | None = None,
     ) -> bool:
-        """Record item ``index``'s outcome once; ``False`` if it was recorded already."""
+        """Record item ``index``'s outcome once; ``False`` if it was recorded already (or, with
+        ``owner``, if that owner no longer holds its lease: another server took it over)."""
+        sql = (
+            "UPDATE job_items SET finished = 1, plan_id = ?, error_code = ?, error_message = ?"
+            " WHERE job_id = ? AND idx = ? AND finished = 0"
+        )
+        args: list[object] = [plan_id, error_code, error_message, job_id, index]
+        if owner is not None:
+            sql += " AND owner = ?"
+            args.append(owner)
         with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE job_items SET finished = 1, plan_id = ?, error_code = ?, error_message = ?"
-                " WHERE job_id = ? AND idx = ? AND finished = 0",
-                (plan_id, error_code, error_message, job_id, index),
-            )
-            return cursor.rowcount == 1
+            return db.execute(sql, args).rowcount == 1
 
     def results(self, job_id: str) -> list[ResultRecord]:
         """The finished items, by index."""
@@ -219,6 +369,106 @@ class PlanStore:
             " ORDER BY j.created_at, j.job_id"
         )
         return [str(row[0]) for row in rows]
+
+    # -- leases ------------------------------------------------------------------------------
+
+    # Oldest job first, then by index: the outer query walks jobs_age, the subquery the
+    # partial index of open items in index order and stops at the first claimable one, so a
+    # claim costs O(jobs), not O(open items).
+    _CLAIMABLE = (
+        "SELECT j.job_id, (SELECT i.idx FROM job_items i INDEXED BY job_items_open"
+        " WHERE i.job_id = j.job_id AND i.finished = 0"
+        " AND (i.owner = '' OR i.lease_expires < ?) ORDER BY i.idx LIMIT 1) AS first"
+        " FROM jobs j INDEXED BY jobs_age WHERE j.cancelled = 0 AND first IS NOT NULL"
+        " ORDER BY j.created_at, j.job_id LIMIT 1"
+    )
+
+    def claim(self, owner: str, lease_s: float, max_attempts: int = MAX_ATTEMPTS) -> Claim | None:
+        """Lease the oldest unfinished item nobody holds (or whose lease expired) to ``owner``
+        for ``lease_s`` seconds; ``None`` if there is none.
+
+        An item already claimed ``max_attempts`` times is recorded as ``ABORTED`` instead, and
+        the next one is tried. One transaction: of several servers, exactly one gets an item.
+        """
+        now = time.time()
+        if not self._query(self._CLAIMABLE, (now,)):
+            return None  # the common idle case: a read, no write lock
+        with self._transaction() as db:
+            while True:
+                rows = db.execute(self._CLAIMABLE, (now,)).fetchall()
+                if not rows:
+                    return None
+                job_id, index = str(rows[0][0]), int(rows[0][1])
+                attempts = int(
+                    db.execute(
+                        "SELECT attempts FROM job_items WHERE job_id = ? AND idx = ?",
+                        (job_id, index),
+                    ).fetchone()[0]
+                )
+                if attempts < max_attempts:
+                    break
+                db.execute(
+                    "UPDATE job_items SET finished = 1, error_code = ?, error_message = ?"
+                    " WHERE job_id = ? AND idx = ?",
+                    (ABORTED, _abandoned(attempts), job_id, index),
+                )
+            db.execute(
+                "UPDATE job_items SET owner = ?, lease_expires = ?, attempts = attempts + 1"
+                " WHERE job_id = ? AND idx = ?",
+                (owner, now + lease_s, job_id, index),
+            )
+            request = db.execute(
+                "SELECT request FROM job_items WHERE job_id = ? AND idx = ?", (job_id, index)
+            ).fetchone()[0]
+        return Claim(job_id, index, bytes(request), attempts + 1)
+
+    def renew(self, owner: str, lease_s: float) -> int:
+        """Extend every lease ``owner`` holds to ``lease_s`` seconds from now; how many."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE job_items SET lease_expires = ? WHERE owner = ? AND finished = 0",
+                (time.time() + lease_s, owner),
+            )
+            return int(cursor.rowcount)
+
+    def held(self, owner: str) -> list[HeldItem]:
+        """The unfinished items ``owner`` holds, with their job's cancellation."""
+        rows = self._query(
+            "SELECT i.job_id, i.idx, j.cancelled FROM job_items i JOIN jobs j"
+            " ON j.job_id = i.job_id WHERE i.owner = ? AND i.finished = 0",
+            (owner,),
+        )
+        return [HeldItem(str(r[0]), int(r[1]), bool(r[2])) for r in rows]
+
+    def release(self, job_id: str, index: int, owner: str) -> bool:
+        """Give back an unfinished item ``owner`` holds without counting the attempt (a
+        server stopping on purpose); ``False`` if it did not hold it."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE job_items SET owner = '', lease_expires = 0,"
+                " attempts = MAX(attempts - 1, 0)"
+                " WHERE job_id = ? AND idx = ? AND owner = ? AND finished = 0",
+                (job_id, index, owner),
+            )
+            return cursor.rowcount == 1
+
+    def lease_owners(self) -> list[str]:
+        """Owners holding unexpired leases on unfinished items."""
+        rows = self._query(
+            "SELECT DISTINCT owner FROM job_items"
+            " WHERE finished = 0 AND owner != '' AND lease_expires >= ?",
+            (time.time(),),
+        )
+        return [str(r[0]) for r in rows]
+
+    def expire(self, owner: str) -> int:
+        """End ``owner``'s leases now (it is known dead): the items can be claimed at once."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE job_items SET lease_expires = 0 WHERE owner = ? AND finished = 0",
+                (owner,),
+            )
+            return int(cursor.rowcount)
 
     def close(self) -> None:
         """Close the database file."""

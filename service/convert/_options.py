@@ -48,8 +48,35 @@ def write_args(request: pb.SolveRequest, args: SolveArgs) -> None:
         request.options[name] = float(value)
 
 
+RESERVED = {
+    "method": "method",
+    "time_limit": "time_limit",
+    "seed": "seed",
+    "progress": "",
+    "problem": "",
+}
+"""Parameters of every family's entry point, by the request field that sets them (if any): an
+``options`` key with one of these names would collide with the real argument (``time_limit``
+would escape the call's deadline), so it is refused here; any other key the method does not
+declare is refused by the solver's option table."""
+
+
+def _check_keys(options: Mapping[str, float]) -> None:
+    for key in sorted(options):
+        if key in RESERVED:
+            hint = f"{key!r} is a parameter of the solver itself, not a method option"
+            hint += f"; set the request's {RESERVED[key]} instead." if RESERVED[key] else "."
+            raise InvalidProblemError(
+                f"options.{key}", "an option the method declares", repr(key), hint
+            )
+
+
 def read_args(request: pb.SolveRequest) -> SolveArgs:
-    """The solve arguments of ``request`` (``""`` method means ``"auto"``)."""
+    """The solve arguments of ``request`` (``""`` method means ``"auto"``).
+
+    Raises `InvalidProblemError` for an ``options`` key that names a parameter of the solver.
+    """
+    _check_keys(request.options)
     return SolveArgs(
         method=request.method or "auto",
         time_limit=request.time_limit if request.HasField("time_limit") else None,

@@ -1,22 +1,26 @@
-"""The SQLite plan store on a real file: plans, jobs, crash safety across processes."""
+"""The SQLite plan store on a real file: plans, jobs, crash safety across processes, leases."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pruneplan.service.jobs import is_dead, new_owner
 from pruneplan.service.store import (
     JOB_CANCELLED,
     JOB_DONE,
     JOB_QUEUED,
     JOB_RUNNING,
+    HeldItem,
     PlanStore,
     ResultRecord,
 )
@@ -111,3 +115,104 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     finally:
         s.close()
     assert os.path.exists(path)
+
+
+# -- leases: several servers on one file ------------------------------------------------------
+
+
+def test_claims_are_exclusive_across_connections(tmp_path: Path) -> None:
+    a, b = PlanStore(tmp_path / "shared.db"), PlanStore(tmp_path / "shared.db")
+    try:
+        a.create_job("j", [b"r0", b"r1", b"r2"])
+        claims = [a.claim("A", 60.0), b.claim("B", 60.0), a.claim("A", 60.0)]
+        assert [(c.index, c.request, c.attempt) for c in claims if c] == [
+            (0, b"r0", 1),
+            (1, b"r1", 1),
+            (2, b"r2", 1),
+        ]
+        assert b.claim("B", 60.0) is None  # all held
+        assert b.job("j").state == JOB_RUNNING  # leased counts as running
+        assert [h.index for h in a.held("A")] == [0, 2]
+        assert not b.record_result("j", 0, plan_id="p", owner="B")  # A holds it
+        assert a.record_result("j", 0, plan_id="p", owner="A")
+        assert a.renew("A", 60.0) == 1  # item 2 only: item 0 is finished
+        assert a.release("j", 2, "A") and not a.release("j", 2, "A")
+        again = b.claim("B", 60.0)
+        assert again is not None and (again.index, again.attempt) == (2, 1)  # release refunds
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_expired_lease_is_taken_over(store: PlanStore) -> None:
+    store.create_job("j", [b"r0"])
+    first = store.claim("dead", 0.05)
+    assert first is not None and store.claim("alive", 60.0) is None
+    time.sleep(0.1)
+    second = store.claim("alive", 60.0)
+    assert second is not None and (second.index, second.attempt) == (0, 2)
+    assert not store.record_result("j", 0, plan_id="late", owner="dead")
+    assert store.record_result("j", 0, plan_id="p", owner="alive")
+
+
+def test_an_item_whose_servers_keep_dying_is_aborted(store: PlanStore) -> None:
+    store.create_job("j", [b"r0", b"r1"])
+    for attempt in range(1, 4):
+        claim = store.claim(f"s{attempt}", 0.0, max_attempts=3)
+        assert claim is not None and (claim.index, claim.attempt) == (0, attempt)
+    after = store.claim("s4", 60.0, max_attempts=3)
+    assert after is not None and after.index == 1  # item 0 is no longer run
+    (aborted,) = store.results("j")
+    assert (aborted.index, aborted.error_code) == (0, "ABORTED")
+    assert "abandoned after 3 attempts" in aborted.error_message
+
+
+def test_cancel_is_seen_by_every_connection(tmp_path: Path) -> None:
+    a, b = PlanStore(tmp_path / "shared.db"), PlanStore(tmp_path / "shared.db")
+    try:
+        a.create_job("j", [b"r0", b"r1"])
+        assert b.claim("B", 60.0) is not None
+        assert a.cancel_job("j")
+        assert b.held("B") == [HeldItem("j", 0, cancelled=True)]
+        assert b.claim("B", 60.0) is None
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_store_from_before_leases_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE jobs (job_id TEXT PRIMARY KEY, cancelled INTEGER NOT NULL DEFAULT 0,"
+        " total INTEGER NOT NULL, created_at REAL NOT NULL);"
+        "CREATE TABLE job_items (job_id TEXT NOT NULL, idx INTEGER NOT NULL,"
+        " request BLOB NOT NULL, finished INTEGER NOT NULL DEFAULT 0,"
+        " plan_id TEXT NOT NULL DEFAULT '', error_code TEXT NOT NULL DEFAULT '',"
+        " error_message TEXT NOT NULL DEFAULT '', PRIMARY KEY (job_id, idx));"
+        "INSERT INTO jobs VALUES ('j', 0, 1, 0.0); INSERT INTO job_items (job_id, idx, request)"
+        " VALUES ('j', 0, x'01');"
+    )
+    old.commit()
+    old.close()
+    s = PlanStore(path)
+    try:
+        claim = s.claim("A", 60.0)
+        assert claim is not None and (claim.job_id, claim.request, claim.attempt) == (
+            "j",
+            b"\x01",
+            1,
+        )
+    finally:
+        s.close()
+
+
+def test_lease_owners_of_exited_processes_are_dead() -> None:
+    code = "from pruneplan.service.jobs import new_owner; print(new_owner())"
+    exited = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert is_dead(exited)
+    assert not is_dead(new_owner())  # this process
+    assert not is_dead("elsewhere/1/1/abc")  # another host: its lease runs out instead
+    assert not is_dead("not an owner id")
