@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from pruneplan.solver import InvalidProblemError
 from pruneplan.v1 import allocation_pb2 as apb
+from pruneplan.v1 import common_pb2 as cpb
 
 __all__ = ["MAX_SIZE", "MAX_TOTAL", "check_numbers"]
 
@@ -87,7 +88,7 @@ def _gather(
     return names, indices, [losses, *(costs[r][1] for r in resources)]
 
 
-def _raw(message: apb.Values) -> bytes:
+def _raw(message: cpb.Values) -> bytes:
     """The array's ``f64le`` bytes (packed ``values`` encoded; malformed arrays: none, the
     solver's decoding reports them)."""
     raw = message.f64le

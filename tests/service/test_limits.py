@@ -19,6 +19,7 @@ from pruneplan.solver import (
     LayerProfile,
     Status,
 )
+from pruneplan.v1 import common_pb2 as cpb
 
 from .conftest import ServerFactory, tiny_problem
 
