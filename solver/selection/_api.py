@@ -33,6 +33,10 @@ def _solve_lp(inst: Instance, time_limit: float | None = None, seed: int = 0) ->
     if relaxed.mask is None:
         return relaxed
     plan = _knapsack01.incumbent(inst, duals)
+    if plan is None:
+        plan = _baselines.solve_greedy(inst).mask
+    if plan is None:
+        return Solution(Status.INFEASIBLE, None, relaxed.lower_bound, "lp: no rounding fits")
     return Solution(Status.FEASIBLE, plan, relaxed.lower_bound, "LP relaxation bound")
 
 

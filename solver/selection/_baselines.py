@@ -23,6 +23,11 @@ BISECT = 40
 """Bisection steps of global threshold and uniform."""
 
 
+def _none(lower: float, message: str) -> Solution:
+    """No selection found: reported as INFEASIBLE, though ``exact`` may still find one."""
+    return Solution(Status.INFEASIBLE, None, lower, f"{message} (try method 'exact').")
+
+
 def _weights(inst: Instance) -> F64:
     return 1.0 / inst.budget
 
@@ -87,7 +92,7 @@ def solve_uniform(inst: Instance, time_limit: float | None = None, seed: int = 0
             hi = mid
     k = counts(lo)
     if not _fits(inst, flat, offsets, k):
-        return Solution(Status.FEASIBLE, None, -math.inf, "uniform: no fraction fits")
+        return _none(-math.inf, "uniform: no fraction fits")
     return Solution(Status.FEASIBLE, _mask_of(inst, k), -math.inf, f"kept fraction {lo:.6g}")
 
 
@@ -123,7 +128,7 @@ def solve_global_threshold(
     fits = [_fits(inst, flat, offsets, counts(p)) for p in grid]
     first = next((i for i, ok in enumerate(fits) if ok), -1)
     if first < 0:
-        return Solution(Status.FEASIBLE, None, -math.inf, "global_threshold: no ratio fits")
+        return _none(-math.inf, "global_threshold: no ratio fits")
     lo, hi = (grid[first - 1], grid[first]) if first > 0 else (0.0, 0.0)
     for _ in range(BISECT if first > 0 else 0):
         mid = 0.5 * (lo + hi)
@@ -193,7 +198,7 @@ def _start(inst: Instance, orders: dict[int, I64]) -> tuple[B1, F64]:
 
 def _result(inst: Instance, mask: B1, name: str) -> Solution:
     if not inst.fits(mask, BUDGET_SLACK) or not inst.side_ok(mask):
-        return Solution(Status.FEASIBLE, None, -math.inf, f"{name}: smallest counts do not fit")
+        return _none(-math.inf, f"{name}: smallest counts do not fit")
     return Solution(Status.FEASIBLE, mask, -math.inf)
 
 
@@ -207,7 +212,7 @@ def solve_halp(inst: Instance, time_limit: float | None = None, seed: int = 0) -
     orders = {g: _by_value(inst, g) for g in range(inst.n_groups)}
     mask, residual = _start(inst, orders)
     if np.any(residual < 0):
-        return Solution(Status.FEASIBLE, None, -math.inf, "halp: smallest counts do not fit")
+        return _none(-math.inf, "halp: smallest counts do not fit")
     _ascend(inst, orders, mask, residual)
     return _result(inst, mask, "halp")
 
@@ -230,7 +235,7 @@ def solve_greedy(inst: Instance, time_limit: float | None = None, seed: int = 0)
         )
     mask, residual = _start(inst, orders)
     if np.any(residual < 0):
-        return Solution(Status.FEASIBLE, None, -math.inf, "greedy: smallest counts do not fit")
+        return _none(-math.inf, "greedy: smallest counts do not fit")
     cand = np.flatnonzero(inst.per_item & ~mask & (inst.values > 0))
     cand = cand[np.argsort(-ratio[cand], kind="stable")]
     residual = greedy_fill(inst, mask, cand, residual)

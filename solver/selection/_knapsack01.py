@@ -45,6 +45,8 @@ BUDGET_SLACK = 1e-12
 """Relative slack of the core search's budget test (float sums in another order)."""
 
 
+CUT_SLACK = 1e-9
+"""Relative margin above the break score of the items the incumbent takes whole."""
 SELECT_SMALL = 4096
 """Below this many candidates the break search sorts instead of partitioning."""
 
@@ -185,7 +187,8 @@ def incumbent(inst: Instance, lam: F64) -> B1 | None:
     weighted = weights @ inst.costs
     with np.errstate(divide="ignore"):
         score = np.where(weighted > 0, inst.values / weighted, np.inf)
-    cut = 1.0 if np.any(lam > 0) else 0.0  # with weights lam, the break sits at score 1
+    # with weights lam the break sits at score 1 (LP duals: just above, the basic items at 1)
+    cut = (1.0 + CUT_SLACK) if np.any(lam > 0) else 0.0
     mask = np.zeros(inst.n_items, dtype=bool)
     _counted_choice(inst, lam, mask)
     cand = np.flatnonzero(inst.per_item & (inst.values > 0))
