@@ -45,7 +45,8 @@ def _table(inst: Instance, g: int) -> F64:
 
 def _removed(inst: Instance, g: int) -> F64:
     values = inst.values[inst.starts[g] : inst.starts[g + 1]]
-    prefix = np.concatenate([[0.0], np.cumsum(np.sort(values)[::-1])])
+    ranked = values[inst.order[g]] if g in inst.order else np.sort(values)[::-1]
+    prefix = np.concatenate([[0.0], np.cumsum(ranked)])
     return np.asarray(prefix[-1] - prefix, dtype=np.float64)
 
 

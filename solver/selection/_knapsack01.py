@@ -361,4 +361,6 @@ def solve_exact01(inst: Instance, time_limit: float | None = None, seed: int = 0
     if _dp_applies(inst, fixed_in, core):
         return _dp(inst, mask, lam, z, fixed_in, core, stop, bound)
     fixed_out = inst.per_item & (reduced < -threshold)
-    return solve_reduced(inst, fixed_in, fixed_out, mask, stop)
+    sol = solve_reduced(inst, fixed_in, fixed_out, mask, stop)
+    lower = max(sol.lower_bound, inst.total_value - bound)  # HiGHS may stop with a weak bound
+    return Solution(sol.status, sol.mask, lower, sol.message)
