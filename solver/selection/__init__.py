@@ -1,0 +1,17 @@
+"""Structured pruning: which channels, neurons or heads each group keeps, within budgets.
+
+Exact knapsack channel selection with a certificate (`select`), and the baselines the field
+uses (Torch-Pruning's global threshold, Aflalo's greedy, uniform, HALP).
+"""
+
+from ._api import METHODS, select
+from ._types import GroupSelection, ItemGroup, SelectionProblem, SelectionResult
+
+__all__ = [
+    "METHODS",
+    "GroupSelection",
+    "ItemGroup",
+    "SelectionProblem",
+    "SelectionResult",
+    "select",
+]
