@@ -22,8 +22,8 @@ from typing import TypeVar
 import numpy as np
 
 from pruneplan.solver import METHODS, AllocationProblem, LayerProfile, allocate
-from pruneplan.solver._instance import Instance, Solution
-from pruneplan.solver._validate import validate_problem
+from pruneplan.solver.allocation._instance import Instance, Solution
+from pruneplan.solver.allocation._validate import validate_problem
 
 
 def make_problem(n_layers: int, n_levels: int, resources: int, seed: int = 0) -> AllocationProblem:

@@ -3,15 +3,16 @@
 Pure numerical code: numpy and scipy (cvxpy and POT for the back ends that need them).
 """
 
-from ._allocate import METHODS, allocate
+from ._errors import InvalidProblemError
 from ._progress import Progress
-from ._types import (
+from ._result import Status
+from .allocation import (
+    METHODS,
     AllocationProblem,
     AllocationResult,
     Frontier,
-    InvalidProblemError,
     LayerProfile,
-    Status,
+    allocate,
 )
 
 __all__ = [

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ._instance import F64, I64, Instance, Solution
-from ._milp import solve_milp
-from ._types import Status
+from ._result import Status
+from .allocation._instance import F64, I64, Instance, Solution
+from .allocation._milp import solve_milp
 
 QUIET: dict[str, bool | float] = {
     "mip_allow_restart": False,

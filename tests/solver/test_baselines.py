@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pruneplan.solver import AllocationProblem, AllocationResult, LayerProfile, Status, allocate
-from pruneplan.solver._baselines import lamp_scores
+from pruneplan.solver.allocation._baselines import lamp_scores
 
 BASELINES = ["uniform", "erk", "global_magnitude", "lamp", "random"]
 GRID = np.linspace(0.0, 1.0, 101)

@@ -14,19 +14,19 @@ from pruneplan.solver import (
     LayerProfile,
     Progress,
     Status,
-    _exact,
     _highs,
     allocate,
 )
-from pruneplan.solver._core import Incumbent, search, setup
-from pruneplan.solver._enumerate import enumerate_core
 from pruneplan.solver._highs import solve_restricted
-from pruneplan.solver._knapsack import dense, fill
-from pruneplan.solver._lagrangian import solve_dual
-from pruneplan.solver._local import improve
-from pruneplan.solver._milp import solve_milp
-from pruneplan.solver._surrogate import surrogate_dual
-from pruneplan.solver._validate import validate_problem
+from pruneplan.solver.allocation import _core_search, _exact
+from pruneplan.solver.allocation._core_search import Incumbent, search, setup
+from pruneplan.solver.allocation._dense import dense, fill
+from pruneplan.solver.allocation._enumerate import enumerate_core
+from pruneplan.solver.allocation._lagrangian import solve_dual
+from pruneplan.solver.allocation._local_search import improve
+from pruneplan.solver.allocation._milp import solve_milp
+from pruneplan.solver.allocation._surrogate import surrogate_dual
+from pruneplan.solver.allocation._validate import validate_problem
 
 from ._brute import brute_force, layer, random_problem, realistic_problem
 
@@ -234,7 +234,7 @@ def test_reported_objectives_are_plans_within_every_budget(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Regression: searches of the one-budget surrogate reported plans over the real budgets."""
-    monkeypatch.setattr("pruneplan.solver._core.REPORT_EVERY", 0.0)  # report at every tick
+    monkeypatch.setattr(_core_search, "REPORT_EVERY", 0.0)  # report at every tick
     rng = np.random.default_rng(seed)
     levels = np.linspace(0.0, 0.95, 10)
     layers = [

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pruneplan.solver import AllocationProblem, InvalidProblemError, LayerProfile
-from pruneplan.solver._instance import Instance
-from pruneplan.solver._stacked import stacked_layers
-from pruneplan.solver._validate import _layer, validate_problem
+from pruneplan.solver.allocation._instance import Instance
+from pruneplan.solver.allocation._validate import _layer, validate_problem
+from pruneplan.solver.allocation._validate_fast import stacked_layers
 
 LEVELS = np.linspace(0.0, 0.9, 6)
 

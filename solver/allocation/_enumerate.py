@@ -1,7 +1,7 @@
 r"""Fast core of the exact method: every plan the reduced costs allow, enumerated in blocks.
 
 With multipliers :math:`\mu \ge 0`, dual value :math:`g(\mu)` and reduced costs
-:math:`\bar\ell_{jk} \ge 0` (see `_core`), every plan :math:`x` within budget satisfies
+:math:`\bar\ell_{jk} \ge 0` (see `_core_search`), every plan :math:`x` within budget satisfies
 
 .. math::
     z(x) - g(\mu) = \sum_j \bar\ell_{j x_j} + \mu^\top \Bigl(B - \sum_j c_{j x_j}\Bigr)
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ._core import Incumbent, SearchAborted, Setup, tick
+from ._core_search import Incumbent, SearchAborted, Setup, tick
+from ._dense import FEAS_RTOL, Dense
 from ._instance import F64, I64
-from ._knapsack import FEAS_RTOL, Dense
 
 BLOCK = 1024
 """Most combinations of one block of open items."""

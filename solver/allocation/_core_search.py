@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .._progress import report
+from ._dense import FEAS_RTOL, Dense, argmin_cheapest, priced
 from ._instance import F64, I64
-from ._knapsack import FEAS_RTOL, Dense, argmin_cheapest, priced
-from ._progress import report
 
 REPORT_EVERY = 0.005
 """Seconds between two progress reports of a search."""

@@ -8,10 +8,10 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
+from .._progress import report
+from ._dense import Dense, dense, fill, repair
 from ._instance import F64, I64, Instance, Solution
-from ._knapsack import Dense, dense, fill, repair
 from ._lagrangian import OPTIMAL_GAP, solve_dual
-from ._progress import report
 from ._types import Frontier, Status, relative_gap
 from ._validate import Interval
 

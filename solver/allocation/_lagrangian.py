@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._progress import report
+from ._dense import FEAS_RTOL, Dense, argmin_cheapest, dense, fill, priced, repair
 from ._instance import F64, I64, Instance, Solution
-from ._knapsack import FEAS_RTOL, Dense, argmin_cheapest, dense, fill, priced, repair
-from ._progress import report
 from ._types import Status, relative_gap
 from ._validate import Interval
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidProblemError
-from ._result import Certificate, Status, relative_gap
+from .._errors import InvalidProblemError
+from .._result import Certificate, Status, relative_gap
 
 __all__ = [
     "AllocationProblem",

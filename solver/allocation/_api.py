@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from .._progress import ProgressCallback, report, reporting
+from .._registry import Method, lookup
 from . import _baselines, _dp, _exact, _lagrangian, _milp
 from ._instance import Instance, Solution
-from ._progress import ProgressCallback, report, reporting
-from ._registry import Method, lookup
 from ._types import AllocationProblem, AllocationResult, Status, relative_gap
 from ._validate import COMMON_OPTIONS, Interval, validate_options, validate_problem
 

@@ -8,14 +8,14 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
-from ._core import Incumbent, SearchAborted, Setup, search, setup
+from .._highs import solve_restricted
+from .._progress import report
+from ._core_search import Incumbent, SearchAborted, Setup, search, setup
+from ._dense import Dense, cheapest, dense, fill, repair
 from ._enumerate import enumerate_core
-from ._highs import solve_restricted
 from ._instance import I64, Instance, Item, Solution
-from ._knapsack import Dense, cheapest, dense, fill, repair
 from ._lagrangian import OPTIMAL_GAP, solve_dual
-from ._local import improve
-from ._progress import report
+from ._local_search import improve
 from ._surrogate import surrogate_dual
 from ._types import Status, relative_gap
 from ._validate import Interval
@@ -53,7 +53,7 @@ def solve_exact(
     ``max_states`` states does HiGHS take over. With several budgets the surrogate problem
     (budgets summed with the multipliers as weights) is solved exactly (a sharper bound, a
     plan after repair); the plan is polished by swaps that keep every budget
-    (`_local.improve`); then HiGHS, started from that plan, solves restricted problems:
+    (`_local_search.improve`); then HiGHS, started from that plan, solves restricted problems:
     the options of reduced cost below a threshold that grows by half until the restricted
     optimum falls below it, every node above the threshold cut off (see `_deepening`).
     There the enumeration needs millions of partial plans even from the optimal plan (no
