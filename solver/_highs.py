@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._result import Status
+from ._tolerance import OPTIMAL_GAP
 from .allocation._instance import F64, I64, Instance, Solution
 from .allocation._milp import solve_milp
 
@@ -110,7 +111,7 @@ def solve_restricted(
     *,
     start: I64 | None,
     time_limit: float | None,
-    mip_rel_gap: float = 1e-9,
+    mip_rel_gap: float = OPTIMAL_GAP,
     cutoff: float = np.inf,
 ) -> Solution:
     r"""The 0-1 program of `solve_milp`, started from the plan ``start`` when `highspy` is there.

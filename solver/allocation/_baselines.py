@@ -18,18 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .._checks import Interval
+from .._errors import InvalidProblemError
+from .._result import Status
+from .._tolerance import BUDGET_RTOL, SNAP_TOL
 from ._instance import F64, I64, Instance, Solution
-from ._types import InvalidProblemError, Status
-from ._validate import Interval
 
 RANDOM_OPTIONS: dict[str, Interval] = {"n_samples": Interval(1, 10**7, integer=True)}
 
 Mask = NDArray[np.bool_]
 
-_SNAP_TOL = 1e-12
-"""A target within this of a level counts as that level (float noise in ``1 - eps * r``)."""
-_FIT_RTOL = 1e-12
-"""Relative slack on the budget, tighter than the check in ``allocate``."""
 _RANDOM_STEPS = 2**32
 """Positions of the density-scale search of one random sample (32 bisection steps)."""
 
@@ -84,7 +82,7 @@ def _padded(rows: Sequence[F64]) -> F64:
 
 def _round_up(levels: F64, target: F64) -> I64:
     """Per row, the index of the smallest level >= ``target`` (the row length if none)."""
-    index: I64 = np.sum(levels < target[:, None] - _SNAP_TOL, axis=1).astype(np.int64)
+    index: I64 = np.sum(levels < target[:, None] - SNAP_TOL, axis=1).astype(np.int64)
     return index
 
 
@@ -110,7 +108,7 @@ def _usage(grid: _Grid, choice: I64) -> F64:
 
 def _fits(grid: _Grid, choice: I64) -> Mask:
     usage = _usage(grid, choice)
-    limit = grid.budget.reshape((-1,) + (1,) * (usage.ndim - 1)) * (1.0 + _FIT_RTOL)
+    limit = grid.budget.reshape((-1,) + (1,) * (usage.ndim - 1)) * (1.0 + BUDGET_RTOL)
     ok: Mask = np.all(usage <= limit, axis=0)
     return ok
 
@@ -134,7 +132,7 @@ def _bisect(fits: Callable[[I64], Mask], last: int, n: int) -> tuple[I64, Mask]:
 
 def _too_much(grid: _Grid, choice: I64, resources: Sequence[str]) -> str:
     usage = _usage(grid, choice)
-    over = np.flatnonzero(usage > grid.budget * (1.0 + _FIT_RTOL)).tolist()
+    over = np.flatnonzero(usage > grid.budget * (1.0 + BUDGET_RTOL)).tolist()
     return ", ".join(f"{resources[r]} {usage[r]:.6g} > {grid.budget[r]:.6g}" for r in over)
 
 
@@ -480,7 +478,7 @@ def _random_plans(grid: _Grid, raw: F64) -> tuple[I64, Mask]:
 
     def plan(position: I64) -> I64:
         eps = np.tan(0.5 * np.pi * (1.0 - position / _RANDOM_STEPS))
-        target = np.clip(1.0 - eps[:, None] * raw, -1.0, 1.5) + band - _SNAP_TOL
+        target = np.clip(1.0 - eps[:, None] * raw, -1.0, 1.5) + band - SNAP_TOL
         index: I64 = np.clip(np.searchsorted(flat, target) - grid.start, 0, grid.count - 1)
         return index
 

@@ -23,7 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._progress import report
-from ._dense import FEAS_RTOL, Dense, argmin_cheapest, priced
+from .._tolerance import FEAS_RTOL, PRUNE_RTOL, TIE_RTOL, TINY
+from ._dense import Dense, argmin_cheapest, priced
 from ._instance import F64, I64
 
 REPORT_EVERY = 0.005
@@ -114,7 +115,7 @@ def _dominance(loss: F64, cost: F64) -> NDArray[np.int64]:
 
 
 def _tol(inc: Incumbent, st: Setup) -> float:
-    return 1e-11 * (abs(inc.loss) + abs(st.bound)) + 1e-300
+    return PRUNE_RTOL * (abs(inc.loss) + abs(st.bound)) + TINY
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,7 +182,8 @@ class HullBound:
         mask = self.stage >= t
         xs = self.start_cost[t] + np.concatenate([[0.0], np.cumsum(self.dx[mask])])
         ys = self.start_loss[t] + np.concatenate([[0.0], np.cumsum(self.dy[mask])])
-        value: F64 = np.where(room >= xs[0] * (1 - 1e-12) - 1e-300, np.interp(room, xs, ys), np.inf)
+        reachable = room >= xs[0] * (1 - TIE_RTOL) - TINY
+        value: F64 = np.where(reachable, np.interp(room, xs, ys), np.inf)
         return value
 
 

@@ -12,10 +12,8 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
+from .._tolerance import FEAS_RTOL, REPAIR_TOL, TIE_RTOL, TINY
 from ._instance import F64, I64, Instance
-
-FEAS_RTOL = 1e-10
-"""Relative slack on the budget inside the methods (``allocate`` accepts 1e-9)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,7 +77,7 @@ def argmin_cheapest(d: Dense, value: F64, weight: F64 | None = None) -> I64:
     ``weight`` (n, K) defaults to the cost summed over resources relative to the budget.
     """
     best = value.min(axis=1, keepdims=True)
-    tie = value <= best * (1.0 + 1e-12) + 1e-300  # loss, cost and multipliers are >= 0
+    tie = value <= best * (1.0 + TIE_RTOL) + TINY  # loss, cost and multipliers are >= 0
     choice: I64 = np.where(tie, d.weight if weight is None else weight, np.inf).argmin(axis=1)
     return choice
 
@@ -149,7 +147,7 @@ def repair(d: Dense, choice: I64, max_moves: int | None = None) -> I64 | None:
         after = used[:, None, None] - scaled[:, rows, choice][:, :, None] + scaled
         reduced = over - np.maximum(after - 1.0, 0.0).sum(axis=0)
         more = np.maximum(d.loss - d.loss[rows, choice][:, None], 0.0)
-        score = np.where(reduced > 1e-15, reduced / (more + 1e-300), -np.inf)
+        score = np.where(reduced > REPAIR_TOL, reduced / (more + TINY), -np.inf)
         i, k = np.unravel_index(int(score.argmax()), score.shape)
         if not np.isfinite(score[i, k]):
             return None

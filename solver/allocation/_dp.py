@@ -8,12 +8,14 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
+from .._checks import Interval
 from .._progress import report
+from .._result import Status, relative_gap
+from .._tolerance import BUCKET_RTOL, OPTIMAL_GAP
 from ._dense import Dense, dense, fill, repair
 from ._instance import F64, I64, Instance, Solution
-from ._lagrangian import OPTIMAL_GAP, solve_dual
-from ._types import Frontier, Status, relative_gap
-from ._validate import Interval
+from ._lagrangian import solve_dual
+from ._types import Frontier
 
 OPTIONS: dict[str, Interval] = {"buckets": Interval(2, 10**7, integer=True)}
 
@@ -26,7 +28,7 @@ def pointer_dtype(n_options: int) -> np.dtype[np.unsignedinteger]:
 def bucket_weights(cost: F64, budget: float, buckets: int) -> NDArray[np.int64]:
     """Costs in buckets of ``budget / buckets``, rounded up so that no plan overspends."""
     unit = budget / buckets
-    weights: NDArray[np.int64] = np.ceil(cost / unit - 1e-9).astype(np.int64)
+    weights: NDArray[np.int64] = np.ceil(cost / unit - BUCKET_RTOL).astype(np.int64)
     return weights
 
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .._tolerance import FEAS_RTOL, PRUNE_RTOL, TINY
 from ._core_search import Incumbent, SearchAborted, Setup, tick
-from ._dense import FEAS_RTOL, Dense
+from ._dense import Dense
 from ._instance import F64, I64
 
 BLOCK = 1024
@@ -214,7 +215,7 @@ def enumerate_core(
 
 
 def _tol(loss: float, bound: float) -> float:
-    return 1e-11 * (abs(loss) + abs(bound)) + 1e-300
+    return PRUNE_RTOL * (abs(loss) + abs(bound)) + TINY
 
 
 def _suffix(most: list[F64], least: list[F64], n_res: int) -> tuple[F64, F64]:

@@ -8,17 +8,18 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
+from .._checks import Interval
 from .._highs import solve_restricted
 from .._progress import report
+from .._result import Status, relative_gap
+from .._tolerance import OPTIMAL_GAP, THRESHOLD_ATOL, THRESHOLD_RTOL
 from ._core_search import Incumbent, SearchAborted, Setup, search, setup
 from ._dense import Dense, cheapest, dense, fill, repair
 from ._enumerate import enumerate_core
 from ._instance import I64, Instance, Item, Solution
-from ._lagrangian import OPTIMAL_GAP, solve_dual
+from ._lagrangian import solve_dual
 from ._local_search import improve
 from ._surrogate import surrogate_dual
-from ._types import Status, relative_gap
-from ._validate import Interval
 
 OPTIONS: dict[str, Interval] = {"max_states": Interval(1, 1e9, integer=True)}
 
@@ -127,11 +128,11 @@ def _deepening(
     while True:
         last = st.bound + step >= inc.loss
         threshold = min(st.bound + step, inc.loss)
-        keep = st.reduced <= (threshold - st.bound) * (1.0 + 1e-9) + 1e-12
+        keep = st.reduced <= (threshold - st.bound) * (1.0 + THRESHOLD_RTOL) + THRESHOLD_ATOL
         keep[d.rows, inc.choice] |= last
         report("milp", objective=inc.loss, lower_bound=lower)
         remaining = None if math.isinf(deadline) else max(deadline - time.perf_counter(), 1e-3)
-        cutoff = threshold + 1e-9 * abs(threshold)
+        cutoff = threshold + THRESHOLD_RTOL * abs(threshold)
         sol = _solve_kept(inst, d, keep, inc.choice, remaining, cutoff)
         if sol.choice is not None:
             choice = _expand_choice(keep, sol.choice)

@@ -14,7 +14,9 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
-from ._types import Frontier, Status
+from .._result import Status
+from .._tolerance import FIT_RTOL
+from ._types import Frontier
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -114,7 +116,7 @@ class Instance:
         total: F64 = self.cost_tensor[:, np.arange(self.n_items), choice].sum(axis=1)
         return total
 
-    def fits(self, choice: I64, *, rtol: float = 1e-9) -> bool:
+    def fits(self, choice: I64, *, rtol: float = FIT_RTOL) -> bool:
         """Whether a choice keeps every resource within its budget."""
         return bool(np.all(self.usage(choice) <= self.budget * (1.0 + rtol)))
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ._dense import FEAS_RTOL, Dense, fill
+from .._tolerance import FEAS_RTOL
+from ._dense import Dense, fill
 from ._instance import I64
 
 WIDTH = 400

@@ -8,8 +8,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from .._result import Status
+from .._tolerance import OPTIMAL_GAP
 from ._instance import I64, Instance, Solution
-from ._types import Status
 
 # scipy.optimize.milp status codes
 _OPTIMAL, _LIMIT, _INFEASIBLE = 0, 1, 2
@@ -34,7 +35,7 @@ def solve_milp(
     *,
     time_limit: float | None,
     seed: int,
-    mip_rel_gap: float = 1e-9,
+    mip_rel_gap: float = OPTIMAL_GAP,
 ) -> Solution:
     r"""Solve the multiple-choice knapsack as a 0-1 program with HiGHS.
 

@@ -8,16 +8,17 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._checks import COMMON_OPTIONS, Interval, validate_options
 from .._checks import array as _array
 from .._checks import finite as _finite
 from .._checks import fmt as _fmt
 from .._checks import number as _number
+from .._errors import InvalidProblemError
+from .._tolerance import LEVEL_TOL
 from ._instance import F64, Instance, Item, Layer
-from ._types import AllocationProblem, InvalidProblemError, LayerProfile
-from ._validate_fast import LEVEL_TOL, Stack, stacked_layers
+from ._types import AllocationProblem, LayerProfile
+from ._validate_fast import Stack, stacked_layers
 
-__all__ = ["COMMON_OPTIONS", "Interval", "validate_options", "validate_problem"]
+__all__ = ["validate_problem"]
 
 
 def _levels(profile: LayerProfile, where: str) -> F64:

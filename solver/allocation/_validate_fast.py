@@ -17,11 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .._tolerance import LEVEL_TOL
 from ._instance import F64, Layer
 from ._types import LayerProfile
 
-LEVEL_TOL = 1e-12
-"""How far outside [min_sparsity, max_sparsity] a level may be and still count (both paths)."""
 _NUMBER = (int, float)
 
 
