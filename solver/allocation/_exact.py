@@ -9,7 +9,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._checks import Interval
-from .._highs import solve_restricted
 from .._progress import report
 from .._result import Status, relative_gap
 from .._tolerance import OPTIMAL_GAP, THRESHOLD_ATOL, THRESHOLD_RTOL
@@ -19,6 +18,7 @@ from ._enumerate import enumerate_core
 from ._instance import I64, Instance, Item, Solution
 from ._lagrangian import solve_dual
 from ._local_search import improve
+from ._milp import solve_restricted
 from ._surrogate import surrogate_dual
 
 OPTIONS: dict[str, Interval] = {"max_states": Interval(1, 1e9, integer=True)}

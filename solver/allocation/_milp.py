@@ -1,33 +1,31 @@
-"""Generic MILP back end: HiGHS through `scipy.optimize.milp`."""
+r"""The allocation problem as a 0-1 program for HiGHS: the ``milp`` method and exact's residuals.
+
+.. math::
+    \min_x \sum_{j,k} \ell_{jk} x_{jk} \quad \text{s.t.} \quad \sum_k x_{jk} = 1,\;
+    \sum_{j,k} c^r_{jk} x_{jk} \le B^r,\; x_{jk} \in \{0, 1\}
+
+where :math:`\ell_{jk}` is the loss of item :math:`j` at option :math:`k`, :math:`c^r_{jk}` its
+cost in resource :math:`r` and :math:`B^r` the budget. Both go through `pruneplan.solver._highs`.
+"""
 
 from __future__ import annotations
 
-import itertools
+import math
 
-import numpy as np
-import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, milp
-
-from .._result import Status
+from .._highs import Outcome, ZeroOne, solve_zero_one
 from .._tolerance import OPTIMAL_GAP
 from ._instance import I64, Instance, Solution
 
-# scipy.optimize.milp status codes
-_OPTIMAL, _LIMIT, _INFEASIBLE = 0, 1, 2
+
+def zero_one(inst: Instance) -> ZeroOne:
+    """The 0-1 program of ``inst``: one column per option, one one-of row per item."""
+    cols = inst.columns
+    return ZeroOne(cols.loss, cols.owner, cols.costs, inst.budget)
 
 
-def _model(inst: Instance) -> tuple[np.ndarray, list[LinearConstraint], np.ndarray]:
-    sizes = np.array([item.loss.size for item in inst.items])
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    n = int(starts[-1])
-    c = np.concatenate([item.loss for item in inst.items])
-    rows = np.repeat(np.arange(inst.n_items), sizes)
-    one_each = sp.csr_array((np.ones(n), (rows, np.arange(n))), shape=(inst.n_items, n))
-    constraints = [LinearConstraint(one_each, 1.0, 1.0)]
-    if inst.resources:
-        costs = np.concatenate([item.costs for item in inst.items], axis=1)
-        constraints.append(LinearConstraint(costs, -np.inf, inst.budget))
-    return c, constraints, starts
+def _solution(inst: Instance, out: Outcome) -> Solution:
+    choice = None if out.chosen is None else inst.columns.choice(out.chosen)
+    return Solution(out.status, choice, out.bound, out.message)
 
 
 def solve_milp(
@@ -37,39 +35,59 @@ def solve_milp(
     seed: int,
     mip_rel_gap: float = OPTIMAL_GAP,
 ) -> Solution:
-    r"""Solve the multiple-choice knapsack as a 0-1 program with HiGHS.
+    r"""Solve the multiple-choice knapsack as a 0-1 program with HiGHS (see the module).
 
-    .. math::
-        \min_x \sum_{j,k} \ell_{jk} x_{jk} \quad \text{s.t.} \quad \sum_k x_{jk} = 1,\;
-        \sum_{j,k} c^r_{jk} x_{jk} \le B^r,\; x_{jk} \in \{0, 1\}
-
-    where :math:`\ell_{jk}` is the loss of item :math:`j` at option :math:`k`,
-    :math:`c^r_{jk}` its cost in resource :math:`r` and :math:`B^r` the budget.
+    Notes
+    -----
+    Branch and bound with HiGHS's own heuristics; exponential in the worst case. The
+    reference every other method is measured against.
     """
     del seed  # HiGHS is deterministic here
-    c, constraints, starts = _model(inst)
-    options: dict[str, float | bool] = {"mip_rel_gap": mip_rel_gap, "presolve": True}
-    if time_limit is not None:
-        options["time_limit"] = time_limit
-    res = milp(
-        c,
-        constraints=constraints,
-        integrality=np.ones_like(c),
-        bounds=Bounds(0.0, 1.0),
-        options=options,
+    return _solution(
+        inst, solve_zero_one(zero_one(inst), time_limit=time_limit, mip_rel_gap=mip_rel_gap)
     )
-    if res.status == _INFEASIBLE:
-        return Solution(Status.INFEASIBLE, None, np.inf, "HiGHS proved the budget infeasible.")
-    raw = getattr(res, "mip_dual_bound", None)
-    bound = -np.inf if raw is None or not np.isfinite(raw) else float(raw)
-    if res.x is None:
-        return Solution(Status.TIME_LIMIT, None, bound, f"HiGHS found no plan: {res.message}")
-    choice: I64 = np.array(
-        [int(np.argmax(res.x[a:b])) for a, b in itertools.pairwise(starts)],
-        dtype=np.int64,
+
+
+def solve_restricted(
+    inst: Instance,
+    *,
+    start: I64 | None,
+    time_limit: float | None,
+    mip_rel_gap: float = OPTIMAL_GAP,
+    cutoff: float = math.inf,
+) -> Solution:
+    """The 0-1 program of `solve_milp`, started from the plan ``start``, below ``cutoff``.
+
+    Parameters
+    ----------
+    inst : Instance
+        The (restricted) problem; every item has at least one option.
+    start : ndarray of int, shape (n,), optional
+        A plan within budget: one option index per item.
+    time_limit : float, optional
+        Seconds HiGHS may run.
+    mip_rel_gap : float
+        Relative gap at which HiGHS stops.
+    cutoff : float
+        Only plans of loss below ``cutoff`` are wanted (see `solve_zero_one`); ignored without
+        `highspy` (the optimum is computed anyway).
+
+    Returns
+    -------
+    Solution
+        ``choice`` one option per item (``None`` if HiGHS found none); ``lower_bound`` the
+        MIP dual bound; status ``OPTIMAL``, ``TIME_LIMIT`` or ``INFEASIBLE``.
+
+    Notes
+    -----
+    Without primal heuristics or restarts (the start plan is near the optimum already).
+    """
+    out = solve_zero_one(
+        zero_one(inst),
+        start=None if start is None else inst.columns.chosen(start),
+        time_limit=time_limit,
+        mip_rel_gap=mip_rel_gap,
+        cutoff=cutoff,
+        heuristics=False,
     )
-    status = Status.OPTIMAL if res.status == _OPTIMAL else Status.TIME_LIMIT
-    message = "" if status is Status.OPTIMAL else f"HiGHS stopped: {res.message}"
-    if status is Status.TIME_LIMIT:
-        message += " Raise time_limit for a proven optimum."
-    return Solution(status, choice, bound, message)
+    return _solution(inst, out)

@@ -17,14 +17,13 @@ from pruneplan.solver import (
     _highs,
     allocate,
 )
-from pruneplan.solver._highs import solve_restricted
 from pruneplan.solver.allocation import _core_search, _exact
 from pruneplan.solver.allocation._core_search import Incumbent, search, setup
 from pruneplan.solver.allocation._dense import dense, fill
 from pruneplan.solver.allocation._enumerate import enumerate_core
 from pruneplan.solver.allocation._lagrangian import solve_dual
 from pruneplan.solver.allocation._local_search import improve
-from pruneplan.solver.allocation._milp import solve_milp
+from pruneplan.solver.allocation._milp import solve_milp, solve_restricted, zero_one
 from pruneplan.solver.allocation._surrogate import surrogate_dual
 from pruneplan.solver.allocation._validate import validate_problem
 
@@ -194,25 +193,31 @@ def test_highspy_path_equals_scipy_path(seed: int, resources: int, with_start: b
     assert dual.choice is not None
     start = fill(d, dual.choice) if with_start else None
     fast = solve_restricted(inst, start=start, time_limit=None)
-    reference = solve_milp(inst, time_limit=None, seed=0)
+    reference = _highs.solve_zero_one(zero_one(inst), backend="scipy")
     assert fast.status is Status.OPTIMAL and fast.choice is not None
-    assert reference.choice is not None
+    assert reference.status is Status.OPTIMAL and reference.chosen is not None
     assert inst.fits(fast.choice)
     np.testing.assert_allclose(
-        inst.objective(fast.choice), inst.objective(reference.choice), rtol=1e-9
+        inst.objective(fast.choice),
+        inst.objective(inst.columns.choice(reference.chosen)),
+        rtol=1e-9,
     )
 
 
 def test_restricted_solve_falls_back_to_scipy_without_highspy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_highs, "has_highspy", lambda: False)
     problem = realistic_problem(3, 20, 11, resources=3)
+    with_highspy = allocate(problem, method="milp")
+    monkeypatch.setattr(_highs, "has_highspy", lambda: False)
     inst = validate_problem(problem)
-    sol = _highs.solve_restricted(inst, start=None, time_limit=None)
+    sol = solve_restricted(inst, start=None, time_limit=None)
     assert sol.status is Status.OPTIMAL and sol.choice is not None
     result = allocate(problem, method="exact", max_states=1)
     np.testing.assert_allclose(inst.objective(sol.choice), result.objective, rtol=1e-9)
+    without = allocate(problem, method="milp")
+    assert without.status is Status.OPTIMAL
+    np.testing.assert_allclose(without.objective, with_highspy.objective, rtol=1e-9)
 
 
 @pytest.mark.parametrize("resources", [2, 3])
