@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from .._checks import Interval
 from .._errors import InvalidProblemError
-from .._result import Status
+from .._result import Status, deadline
 from .._tolerance import BUDGET_RTOL, SNAP_TOL
 from ._instance import F64, I64, Instance, Solution
 
@@ -55,19 +55,19 @@ class _Grid:
 
 
 def _grid(inst: Instance) -> _Grid:
-    count = np.array([item.loss.size for item in inst.items], dtype=np.int64)
+    cols = inst.columns
     first = np.array([item.first for item in inst.items], dtype=np.int64)
     heads = [inst.layers[item.members[0]].levels for item in inst.items]
     return _Grid(
         owner=inst.item_of_layer(),
         first=first,
-        count=count,
-        start=np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64),
+        count=cols.count,
+        start=cols.start,
         sparsity=np.concatenate(
-            [lv[f : f + c] for lv, f, c in zip(heads, first, count, strict=True)]
+            [lv[f : f + c] for lv, f, c in zip(heads, first, cols.count, strict=True)]
         ),
-        loss=np.concatenate([item.loss for item in inst.items]),
-        costs=np.concatenate([item.costs for item in inst.items], axis=1),
+        loss=cols.loss,
+        costs=cols.costs,
         budget=inst.budget,
     )
 
@@ -349,11 +349,16 @@ def solve_global_magnitude(inst: Instance, *, time_limit: float | None, seed: in
     """
     del time_limit, seed
     _require(inst, "magnitudes", "global_magnitude", "the weight magnitude at which levels cut")
-    keys = _padded([layer.magnitudes for layer in inst.layers if layer.magnitudes is not None])
-    candidates = np.unique(keys[np.isfinite(keys)])
-    return snap_and_bisect(
-        inst, "global_magnitude", "threshold", candidates, lambda t: _round_down(keys, t)
-    )
+    keys = [layer.magnitudes for layer in inst.layers if layer.magnitudes is not None]
+    return _threshold_rule(inst, "global_magnitude", "threshold", keys)
+
+
+def _threshold_rule(inst: Instance, name: str, scalar: str, keys: Sequence[F64]) -> Solution:
+    """One global threshold on a non-decreasing key per level: each layer takes the last
+    level whose key is at most the threshold (see `snap_and_bisect`)."""
+    padded = _padded(keys)
+    candidates = np.unique(padded[np.isfinite(padded)])
+    return snap_and_bisect(inst, name, scalar, candidates, lambda t: _round_down(padded, t))
 
 
 def lamp_scores(levels: F64, magnitudes: F64, size: int) -> F64:
@@ -458,17 +463,12 @@ def solve_lamp(inst: Instance, *, time_limit: float | None, seed: int) -> Soluti
     """
     del time_limit, seed
     _require(inst, "magnitudes", "lamp", "LAMP scores come from the cut magnitudes")
-    keys = _padded(
-        [
-            lamp_scores(layer.levels, layer.magnitudes, layer.size)
-            for layer in inst.layers
-            if layer.magnitudes is not None
-        ]
-    )
-    candidates = np.unique(keys[np.isfinite(keys)])
-    return snap_and_bisect(
-        inst, "lamp", "LAMP threshold", candidates, lambda t: _round_down(keys, t)
-    )
+    keys = [
+        lamp_scores(layer.levels, layer.magnitudes, layer.size)
+        for layer in inst.layers
+        if layer.magnitudes is not None
+    ]
+    return _threshold_rule(inst, "lamp", "LAMP threshold", keys)
 
 
 def _random_plans(grid: _Grid, raw: F64) -> tuple[I64, Mask]:
@@ -537,11 +537,11 @@ def solve_random(
     """
     grid = _grid(inst)
     rng = np.random.default_rng(seed)
-    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
+    stop = deadline(time_limit)
     chunk = max(1, min(n_samples, 4096, 2**20 // max(1, grid.first.size * grid.budget.size)))
     best: I64 | None = None
     best_loss, done, feasible = math.inf, 0, 0
-    while done < n_samples and (best is None or time.perf_counter() < deadline):
+    while done < n_samples and (best is None or time.perf_counter() < stop):
         raw = rng.random((min(chunk, n_samples - done), grid.first.size))
         plans, ok = _random_plans(grid, raw)
         loss = np.where(ok, grid.loss[grid.start + plans].sum(axis=1), math.inf)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from numpy.typing import NDArray
 
 from .._tolerance import FEAS_RTOL, REPAIR_TOL, TIE_RTOL, TINY
 from ._instance import F64, I64, Instance
@@ -47,11 +46,6 @@ class Dense:
     def fits(self, choice: I64) -> bool:
         return bool(np.all(self.usage(choice) <= self.budget * (1.0 + FEAS_RTOL)))
 
-    def restrict(self, keep: NDArray[np.bool_]) -> Dense:
-        """The same items with the options outside ``keep`` (n, K) padded away."""
-        loss = np.where(keep, self.loss, np.inf)
-        return Dense(loss, self.cost, self.budget)
-
 
 def dense(inst: Instance) -> Dense:
     """The items of ``inst`` as a `Dense` instance (padded costs: each item's largest)."""
@@ -60,6 +54,19 @@ def dense(inst: Instance) -> Dense:
         return Dense(loss, cost, inst.budget)
     pad = ~np.isfinite(loss)
     return Dense(loss, np.where(pad, cost.max(axis=2, keepdims=True), cost), inst.budget)
+
+
+def non_dominated(cost: F64 | I64, loss: F64) -> I64:
+    """Indices, by ascending cost, of the points that no other matches in cost and beats in loss.
+
+    Sorted by cost then loss, a point is kept when its loss lies strictly below that of every
+    point before it; of points equal in both, the first is kept. The dominance filter of the
+    DP's options and of the searches' partial plans with one budget.
+    """
+    order = np.lexsort((loss, cost))
+    best_before = np.minimum.accumulate(np.concatenate([[np.inf], loss[order]]))[:-1]
+    kept: I64 = order[loss[order] < best_before]
+    return kept
 
 
 def priced(d: Dense, mu: F64) -> F64:

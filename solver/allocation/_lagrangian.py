@@ -9,8 +9,8 @@ import numpy as np
 
 from .._checks import Interval
 from .._progress import report
-from .._result import Status, relative_gap
-from .._tolerance import FEAS_RTOL, OPTIMAL_GAP, TIE_RTOL
+from .._result import Status, relative_gap, status_for_gap
+from .._tolerance import FEAS_RTOL, TIE_RTOL
 from ._dense import Dense, argmin_cheapest, dense, fill, priced, repair
 from ._instance import F64, I64, Instance, Solution
 
@@ -167,7 +167,6 @@ def solve_lagrangian(inst: Instance, *, time_limit: float | None, seed: int) -> 
         hint = "" if proven else " Use method='exact' to decide."
         return Solution(Status.INFEASIBLE, None, dual.bound, why + hint)
     choice = fill(d, dual.choice)
-    gap = relative_gap(d.objective(choice), dual.bound)
-    status = Status.OPTIMAL if gap <= OPTIMAL_GAP else Status.FEASIBLE
+    status = status_for_gap(relative_gap(d.objective(choice), dual.bound))
     message = "" if status is Status.OPTIMAL else "Use method='exact' to close the gap."
     return Solution(status, choice, dual.bound, message)
