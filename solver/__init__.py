@@ -1,11 +1,13 @@
-"""Exact layer-adaptive pruning allocation with a certificate.
+"""Optimisation-based pruning plans with a certificate, one subpackage per solver family.
 
-Pure numerical code: numpy and scipy (cvxpy and POT for the back ends that need them).
+Pure numerical code: numpy and scipy (highspy and POT for the back ends that need them).
+`solve` takes any family's problem; each family also has its own entry point (`allocate`).
 """
 
+from ._dispatch import solve
 from ._errors import InvalidProblemError
 from ._progress import Progress
-from ._result import Status
+from ._result import Certificate, Status
 from .allocation import (
     METHODS,
     AllocationProblem,
@@ -19,10 +21,12 @@ __all__ = [
     "METHODS",
     "AllocationProblem",
     "AllocationResult",
+    "Certificate",
     "Frontier",
     "InvalidProblemError",
     "LayerProfile",
     "Progress",
     "Status",
     "allocate",
+    "solve",
 ]

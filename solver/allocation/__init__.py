@@ -1,7 +1,10 @@
 """Layer-adaptive allocation: one pruning level per layer, minimum total loss under budgets."""
 
+from .._dispatch import solve
 from ._api import METHODS, allocate
 from ._types import AllocationProblem, AllocationResult, Frontier, LayerProfile
+
+solve.register(AllocationProblem, allocate)
 
 __all__ = [
     "METHODS",

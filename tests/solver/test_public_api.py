@@ -20,13 +20,28 @@ PUBLIC = [
     "METHODS",
     "AllocationProblem",
     "AllocationResult",
+    "Certificate",
     "Frontier",
     "InvalidProblemError",
     "LayerProfile",
     "Progress",
     "Status",
     "allocate",
+    "solve",
 ]
+
+HEADER = [
+    "status",
+    "objective",
+    "lower_bound",
+    "gap",
+    "usage",
+    "limit",
+    "method",
+    "solve_time_s",
+    "message",
+]
+"""The `Certificate` fields every family's result starts with, in order."""
 
 MODULES = sorted(
     info.name for info in pkgutil.walk_packages(solver.__path__, prefix=f"{solver.__name__}.")
@@ -70,9 +85,17 @@ def test_allocate_signature() -> None:
     )
 
 
+def test_solve_signature() -> None:
+    params = inspect.signature(solver.solve).parameters
+    assert [(p.name, p.kind.name) for p in params.values()] == [
+        ("problem", "POSITIONAL_OR_KEYWORD"),
+        ("options", "VAR_KEYWORD"),
+    ]
+
+
 def test_contract_fields() -> None:
     layer = [f.name for f in dataclasses.fields(solver.LayerProfile)]
-    assert layer[:10] == [
+    assert layer == [
         "name",
         "levels",
         "loss",
@@ -84,23 +107,69 @@ def test_contract_fields() -> None:
         "group",
         "magnitudes",
     ]
-    result = {f.name for f in dataclasses.fields(solver.AllocationResult)}
-    assert {
-        "status",
+    assert [f.name for f in dataclasses.fields(solver.AllocationProblem)] == [
+        "layers",
+        "budget",
+        "fingerprint",
+    ]
+    assert [f.name for f in dataclasses.fields(solver.Certificate)] == HEADER
+    assert [f.name for f in dataclasses.fields(solver.AllocationResult)] == [
+        *HEADER,
         "level_index",
         "sparsity",
+        "frontier",
+        "plan_id",
+        "fingerprint",
+    ]
+    assert issubclass(solver.AllocationResult, solver.Certificate)
+    assert [f.name for f in dataclasses.fields(solver.Frontier)] == [
+        "resource",
+        "budget",
+        "objective",
+    ]
+    assert [f.name for f in dataclasses.fields(solver.Progress)] == [
+        "phase",
+        "fraction",
         "objective",
         "lower_bound",
-        "gap",
-        "usage",
-        "limit",
-        "method",
-        "solve_time_s",
-        "message",
-        "frontier",
-    } <= result
-    assert {s.name for s in solver.Status} >= {"OPTIMAL", "FEASIBLE", "INFEASIBLE", "TIME_LIMIT"}
+    ]
+    assert [s.name for s in solver.Status] == ["OPTIMAL", "FEASIBLE", "INFEASIBLE", "TIME_LIMIT"]
     assert issubclass(solver.InvalidProblemError, ValueError)
+
+
+def test_solve_routes_each_problem_type_to_its_family() -> None:
+    problem = solver.AllocationProblem(
+        [solver.LayerProfile("a", [0.0, 0.5], [0.0, 1.0], 10)], {"params": 6}
+    )
+    via_solve = solver.solve(problem, method="dp", buckets=100)
+    direct = solver.allocate(problem, method="dp", buckets=100)
+    assert isinstance(via_solve, solver.AllocationResult)
+    assert (via_solve.method, dict(via_solve.level_index)) == ("dp", dict(direct.level_index))
+    assert solver.solve.dispatch(solver.AllocationProblem) is solver.allocate
+    with pytest.raises(solver.InvalidProblemError) as info:
+        solver.solve({"layers": []})
+    assert str(info.value) == "problem: must be one of AllocationProblem; got dict."
+    assert info.value.field == "problem"
+
+
+def test_a_family_plugs_into_solve_with_one_register_line() -> None:
+    code = (
+        "import pruneplan.solver as s\n"
+        "class ToyProblem: pass\n"
+        "s.solve.register(ToyProblem, lambda problem, **kw: ('toy', kw))\n"
+        "print(s.solve(ToyProblem(), seed=1))\n"
+        "try:\n"
+        "    s.solve(3)\n"
+        "except s.InvalidProblemError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.splitlines() == [
+        "('toy', {'seed': 1})",
+        "problem: must be one of AllocationProblem, ToyProblem; got int.",
+    ]
 
 
 def test_solver_imports_no_protobuf_grpc_or_torch() -> None:
