@@ -23,6 +23,7 @@ from .._errors import InvalidProblemError
 from .._result import Status, deadline
 from .._tolerance import BUDGET_RTOL, SNAP_TOL
 from ._instance import F64, I64, Instance, Solution
+from ._validate import layer_label
 
 RANDOM_OPTIONS: dict[str, Interval] = {"n_samples": Interval(1, 10**7, integer=True)}
 
@@ -199,7 +200,10 @@ def _require(inst: Instance, field: str, method: str, why: str) -> None:
     for i, layer in enumerate(inst.layers):
         if getattr(layer, field) is None:
             raise InvalidProblemError(
-                f"layers[{i}].{field}", f"given for method {method!r} ({why})", "None"
+                f"layers[{i}].{field}",
+                f"given for method {method!r} ({why})",
+                "None",
+                label=f"{layer_label(i, layer.name)}.{field}",
             )
 
 

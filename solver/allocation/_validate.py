@@ -1,8 +1,14 @@
-"""Input validation: turns an `AllocationProblem` into an `Instance` the methods can trust."""
+"""Input validation: turns an `AllocationProblem` into an `Instance` the methods can trust.
+
+Every error about a layer names it as well as its index, ``layers[3] ("blocks.3.w").loss``,
+whichever path found it; the error's ``field`` stays the plain path ``layers[3].loss``.
+"""
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -18,7 +24,9 @@ from ._instance import F64, Instance, Item, Layer
 from ._types import AllocationProblem, LayerProfile
 from ._validate_fast import Stack, stacked_layers
 
-__all__ = ["validate_problem"]
+__all__ = ["layer_label", "validate_problem"]
+
+_LAYER = re.compile(r"layers\[(\d+)\]")
 
 
 def _levels(profile: LayerProfile, where: str) -> F64:
@@ -238,14 +246,49 @@ def _items(layers: Sequence[Layer], resources: tuple[str, ...]) -> tuple[Item, .
     return tuple(items)
 
 
-def validate_problem(problem: AllocationProblem) -> Instance:
+def layer_label(index: int, name: object) -> str:
+    """``layers[3] ("blocks.3.w")``: the index, and the name when it is a non-empty string."""
+    where = f"layers[{index}]"
+    if not isinstance(name, str) or not name:
+        return where
+    return f"{where} ({json.dumps(name, ensure_ascii=False)})"
+
+
+def _named(error: InvalidProblemError, profiles: Sequence[object]) -> InvalidProblemError:
+    """``error`` shown with the name of the layer it points at (not for its name itself)."""
+    match = _LAYER.match(error.field)
+    if match is None or error.field.endswith(".name"):
+        return error
+    index = int(match.group(1))
+    profile = profiles[index] if index < len(profiles) else None
+    if not isinstance(profile, LayerProfile):
+        return error
+    return error.relabel(layer_label(index, profile.name) + error.field[match.end() :])
+
+
+def validate_problem(problem: AllocationProblem, *, fast: bool = True) -> Instance:
     """Check every field of ``problem`` and return its normalised `Instance`.
+
+    Parameters
+    ----------
+    problem : AllocationProblem
+    fast : bool
+        Try the stacked path (`stacked_layers`) before checking layer by layer. Both paths
+        accept the same problems, build the same `Instance` and raise the same errors.
 
     Raises
     ------
     InvalidProblemError
         Naming the field, the allowed values and what was received.
     """
+    try:
+        return _validated(problem, fast)
+    except InvalidProblemError as error:
+        layers = getattr(problem, "layers", ())
+        raise _named(error, layers if isinstance(layers, Sequence) else ()) from None
+
+
+def _validated(problem: AllocationProblem, fast: bool) -> Instance:
     if not isinstance(problem, AllocationProblem):
         raise InvalidProblemError("problem", "an AllocationProblem", type(problem).__name__)
     if isinstance(problem.layers, (str, bytes)) or not isinstance(problem.layers, Sequence):
@@ -256,7 +299,7 @@ def validate_problem(problem: AllocationProblem) -> Instance:
         raise InvalidProblemError("layers", "at least one layer", "an empty sequence")
     if not isinstance(problem.fingerprint, str):
         raise InvalidProblemError("fingerprint", "a string", _fmt(problem.fingerprint))
-    stack = stacked_layers(problem.layers)
+    stack = stacked_layers(problem.layers) if fast else None
     if stack is None:  # not one plain level grid, or something to report: layer by layer
         layers = tuple(_layer(profile, i) for i, profile in enumerate(problem.layers))
     else:
