@@ -152,6 +152,14 @@ def test_solve_routes_each_problem_type_to_its_family() -> None:
     assert info.value.field == "problem"
 
 
+def _python(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    return out.stdout
+
+
 def test_a_family_plugs_into_solve_with_one_register_line() -> None:
     code = (
         "import pruneplan.solver as s\n"
@@ -163,10 +171,7 @@ def test_a_family_plugs_into_solve_with_one_register_line() -> None:
         "except s.InvalidProblemError as e:\n"
         "    print(e)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert out.stdout.splitlines() == [
+    assert _python(code).splitlines() == [
         "('toy', {'seed': 1})",
         "problem: must be one of AllocationProblem, ToyProblem; got int.",
     ]
@@ -181,10 +186,7 @@ def test_solver_imports_no_protobuf_grpc_or_torch() -> None:
         "heavy = ('google.protobuf', 'grpc', 'torch')\n"
         "print(json.dumps(sorted(n for n in sys.modules if n.startswith(heavy))))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert json.loads(out.stdout) == []
+    assert json.loads(_python(code)) == []
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -26,8 +26,9 @@ from pruneplan.solver.allocation._local_search import improve
 from pruneplan.solver.allocation._milp import solve_milp, solve_restricted, zero_one
 from pruneplan.solver.allocation._surrogate import surrogate_dual
 from pruneplan.solver.allocation._validate import validate_problem
+from tests._factories import layer, random_problem, realistic_problem
 
-from ._brute import brute_force, layer, random_problem, realistic_problem
+from ._brute import brute_force
 
 
 @pytest.mark.parametrize("resources", [1, 2, 3])
