@@ -28,8 +28,8 @@ __all__ = [
 
 F64 = NDArray[np.float64]
 
-ECHO_LIMIT = 200
-"""Longest echo of a caller's value in an error message."""
+ECHO_LIMIT = 60
+"""Longest echo of a caller's value in an error message (longer ones are cut)."""
 
 
 def fmt(value: object) -> str:
@@ -39,7 +39,7 @@ def fmt(value: object) -> str:
     if isinstance(value, float):
         return repr(value)
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= ECHO_LIMIT else text[: ECHO_LIMIT - 3] + "..."
 
 
 def array(value: ArrayLike, field: str) -> F64:
