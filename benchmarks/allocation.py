@@ -6,24 +6,27 @@ For each method it prints the solve time (method only, on the validated instance
 the whole ``allocate`` call, the objective, the relative gap to the HiGHS optimum, HiGHS time
 divided by the method's time, and peak traced memory (tracemalloc, in a separate run).
 
-Usage: ``python benchmarks/allocation.py [--quick]``
+Usage: ``python benchmarks/allocation.py [--quick] [--json PATH]`` (``--json`` also writes the
+rows, with the gap and the speed-up against HiGHS, as JSON).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from pruneplan.solver import METHODS, AllocationProblem, LayerProfile, allocate
-from pruneplan.solver._instance import Instance, Solution
-from pruneplan.solver._validate import validate_problem
+from pruneplan.solver.allocation._instance import Instance, Solution
+from pruneplan.solver.allocation._validate import validate_problem
 
 
 def make_problem(n_layers: int, n_levels: int, resources: int, seed: int = 0) -> AllocationProblem:
@@ -114,20 +117,28 @@ def run_method(
     return Row(label, name, solve_s, allocate_s, result.objective, result.status.value, peak)
 
 
-def table(rows: list[Row]) -> str:
+def records(rows: list[Row]) -> list[dict[str, Any]]:
+    """Every row with its relative gap to the HiGHS objective and its speed-up over HiGHS."""
+    highs = {r.instance: r for r in rows if r.method == "milp"}
+    out = []
+    for r in rows:
+        ref = highs[r.instance]
+        gap = (r.objective - ref.objective) / max(abs(ref.objective), 1e-12)
+        out.append({**asdict(r), "gap_to_highs": gap, "speedup": ref.solve_s / r.solve_s})
+    return out
+
+
+def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| instance | method | solve ms | allocate ms | objective | gap to HiGHS | x faster "
         "than HiGHS | peak MiB | status |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    highs = {r.instance: r for r in rows if r.method == "milp"}
     for r in rows:
-        ref = highs[r.instance]
-        gap = (r.objective - ref.objective) / max(abs(ref.objective), 1e-12)
         lines.append(
-            f"| {r.instance} | {r.method} | {r.solve_s * 1e3:.1f} | {r.allocate_s * 1e3:.1f} "
-            f"| {r.objective:.6f} | {gap:.2e} | {ref.solve_s / r.solve_s:.1f} "
-            f"| {r.peak_mib:.1f} | {r.status} |"
+            f"| {r['instance']} | {r['method']} | {r['solve_s'] * 1e3:.1f} "
+            f"| {r['allocate_s'] * 1e3:.1f} | {r['objective']:.6f} | {r['gap_to_highs']:.2e} "
+            f"| {r['speedup']:.1f} | {r['peak_mib']:.1f} | {r['status']} |"
         )
     return "\n".join(lines)
 
@@ -135,6 +146,7 @@ def table(rows: list[Row]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small instances, for a smoke run")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the rows as JSON")
     args = parser.parse_args()
     sizes = [(20, 11)] if args.quick else [(54, 101), (224, 101), (1000, 101)]
     repeats = 1 if args.quick else 5
@@ -149,7 +161,10 @@ def main() -> None:
             label = f"{n_layers}x{n_levels}, {resources} res"
             for name in methods:
                 rows.append(run_method(label, problem, inst, name, repeats))
-    print(table(rows))
+    out = records(rows)
+    print(table(out))
+    if args.json is not None:
+        args.json.write_text(json.dumps({"quick": args.quick, "rows": out}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

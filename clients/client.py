@@ -102,7 +102,9 @@ def _invalid_problem(error: grpc.RpcError) -> InvalidProblemError | None:
             info = error_details_pb2.ErrorInfo()
             if detail.Unpack(info) and info.reason == "INVALID_PROBLEM":
                 m = info.metadata
-                return InvalidProblemError(m["field"], m["allowed"], m["got"], m.get("hint", ""))
+                return InvalidProblemError(
+                    m["field"], m["allowed"], m["got"], m.get("hint", ""), label=m.get("label", "")
+                )
     return None
 
 

@@ -40,7 +40,8 @@ def solve_request(
         result = solve(problem, progress=progress, **args.kwargs())
     except InvalidProblemError as exc:
         field = convert.request_path(codec.name, exc.field)
-        raise InvalidProblemError(field, exc.allowed, exc.got, exc.hint) from None
+        label = convert.request_path(codec.name, exc.label)
+        raise InvalidProblemError(field, exc.allowed, exc.got, exc.hint, label=label) from None
     if not identify:
         return convert.result_to_response(result, problem)
     version = solver_version()

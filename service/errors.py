@@ -2,7 +2,8 @@
 
 * `InvalidProblemError` -> ``INVALID_ARGUMENT``: the message names the field path; the details
   carry a ``google.rpc.BadRequest`` (the field violation) and a ``google.rpc.ErrorInfo`` whose
-  metadata holds ``field``, ``allowed``, ``got`` and ``hint`` so a client can rebuild the error.
+  metadata holds ``field``, ``allowed``, ``got``, ``hint`` and ``label`` (the field shown with
+  the layer's name) so a client can rebuild the error.
 * `InvalidRequest` (bytes that are not the request message) -> ``INVALID_ARGUMENT``.
 * `Overloaded` -> ``RESOURCE_EXHAUSTED`` with a retry hint: a ``google.rpc.RetryInfo`` detail and
   the ``grpc-retry-pushback-ms`` trailer; `NotFound` -> ``NOT_FOUND``;
@@ -98,10 +99,11 @@ def _pack(message: Any) -> any_pb2.Any:
 
 def capped(exc: InvalidProblemError) -> InvalidProblemError:
     """The same error with each client-given part capped (`cap`)."""
-    parts = (exc.field, exc.allowed, exc.got, exc.hint)
+    parts = (exc.field, exc.allowed, exc.got, exc.hint, exc.label)
     if all(len(p) <= ECHO_CHARS for p in parts):
         return exc
-    return InvalidProblemError(*(cap(p) for p in parts))
+    field, allowed, got, hint, label = (cap(p) for p in parts)
+    return InvalidProblemError(field, allowed, got, hint, label=label)
 
 
 def _invalid(exc: InvalidProblemError) -> status_pb2.Status:
@@ -111,7 +113,13 @@ def _invalid(exc: InvalidProblemError) -> status_pb2.Status:
     info = error_details_pb2.ErrorInfo(
         reason=INVALID_PROBLEM,
         domain=DOMAIN,
-        metadata={"field": exc.field, "allowed": exc.allowed, "got": exc.got, "hint": exc.hint},
+        metadata={
+            "field": exc.field,
+            "allowed": exc.allowed,
+            "got": exc.got,
+            "hint": exc.hint,
+            "label": exc.label,
+        },
     )
     return status_pb2.Status(
         code=code_pb2.INVALID_ARGUMENT,

@@ -183,8 +183,8 @@ class Planner:
     def _finish(self, prepared: Prepared, outcome: worker.Outcome) -> pb.SolveResponse:
         kind = outcome[0]
         if kind == "invalid":
-            field, allowed, got, hint = (str(x) for x in outcome[1:])
-            raise InvalidProblemError(field, allowed, got, hint)
+            field, allowed, got, hint, label = (str(x) for x in outcome[1:])
+            raise InvalidProblemError(field, allowed, got, hint, label=label)
         if kind != "ok":
             raise RuntimeError(f"solver process: {outcome[1]!r}")
         payload = outcome[1]

@@ -60,7 +60,7 @@ def run_one(
         )
         return ("ok", response.SerializeToString())
     except InvalidProblemError as exc:
-        return ("invalid", exc.field, exc.allowed, exc.got, exc.hint)
+        return ("invalid", exc.field, exc.allowed, exc.got, exc.hint, exc.label)
     except Exception as exc:  # reported to the server, which logs it and answers INTERNAL
         return ("error", f"{type(exc).__name__}: {exc}")
 

@@ -1,21 +1,24 @@
-"""Exact layer-adaptive pruning allocation with a certificate.
+"""Optimisation-based pruning plans with a certificate, one subpackage per solver family.
 
-Pure numerical code: numpy and scipy (HiGHS and POT for the back ends that need them).
+Pure numerical code: numpy and scipy (highspy and POT for the back ends that need them).
+`solve` takes any family's problem; each family also has its own entry point (`allocate`,
+`select`).
 """
 
-from ._allocate import METHODS, allocate
+from ._dispatch import solve
+from ._errors import InvalidProblemError
 from ._progress import Progress
-from ._result import Certificate
-from ._solve import solve
-from ._types import (
+from ._result import Certificate, Status
+from .allocation import (
+    METHODS,
     AllocationProblem,
     AllocationResult,
     Frontier,
-    InvalidProblemError,
     LayerProfile,
-    Status,
+    allocate,
     kept_count,
 )
+from .selection import GroupSelection, ItemGroup, SelectionProblem, SelectionResult, select
 
 __all__ = [
     "METHODS",
@@ -23,11 +26,16 @@ __all__ = [
     "AllocationResult",
     "Certificate",
     "Frontier",
+    "GroupSelection",
     "InvalidProblemError",
+    "ItemGroup",
     "LayerProfile",
     "Progress",
+    "SelectionProblem",
+    "SelectionResult",
     "Status",
     "allocate",
     "kept_count",
+    "select",
     "solve",
 ]

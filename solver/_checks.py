@@ -18,18 +18,45 @@ from ._errors import InvalidProblemError
 
 __all__ = [
     "COMMON_OPTIONS",
+    "MAX_SIZE",
+    "MAX_TOTAL",
     "Interval",
     "array",
     "finite",
     "fmt",
     "number",
+    "running_total",
     "validate_options",
 ]
 
 F64 = NDArray[np.float64]
 
-ECHO_LIMIT = 200
-"""Longest echo of a caller's value in an error message."""
+ECHO_LIMIT = 60
+"""Longest echo of a caller's value in an error message (longer ones are cut)."""
+
+
+MAX_SIZE = 2**53
+"""Largest element count: every integer up to it is exact in float64."""
+
+MAX_TOTAL = 1e300
+"""Largest sum over parts (layers, groups) of each one's largest loss or cost: headroom of about
+10^8 below the float64 maximum for the solvers' sums, products and tolerances."""
+
+
+def running_total(largest: F64, field: str, names: list[str], hint: str) -> None:
+    """The running sum of ``largest`` (one value per part, in order) stays at most `MAX_TOTAL`;
+    past it, the part where the sum crosses is named (``names[k]`` formats ``field``)."""
+    with np.errstate(over="ignore"):
+        totals = np.cumsum(np.maximum(largest, 0.0))
+    over = np.flatnonzero(totals > MAX_TOTAL)
+    if over.size:
+        k = int(over[0])
+        raise InvalidProblemError(
+            field.format(names[k]),
+            f"values whose sum over parts (the largest of each) is at most {MAX_TOTAL:g}",
+            f"a running sum of {totals[k]:g} here",
+            hint,
+        )
 
 
 def fmt(value: object) -> str:
@@ -39,7 +66,7 @@ def fmt(value: object) -> str:
     if isinstance(value, float):
         return repr(value)
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= ECHO_LIMIT else text[: ECHO_LIMIT - 3] + "..."
 
 
 def array(value: ArrayLike, field: str) -> F64:

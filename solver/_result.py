@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ._tolerance import GAP_FLOOR, OPTIMAL_GAP
 
-__all__ = ["Certificate", "Status", "deadline", "relative_gap", "status_for_gap"]
+__all__ = ["Certificate", "Status", "deadline", "relative_gap", "status_for_gap", "time_left"]
 
 
 class Status(enum.Enum):
@@ -80,3 +80,12 @@ def status_for_gap(gap: float, tol: float = OPTIMAL_GAP) -> Status:
 def deadline(time_limit: float | None) -> float:
     """The `time.perf_counter` instant at which ``time_limit`` seconds from now run out."""
     return math.inf if time_limit is None else time.perf_counter() + time_limit
+
+
+def time_left(deadline: float, least: float = 1e-3) -> float | None:
+    """Seconds until ``deadline`` (``None`` if there is none), at least ``least``.
+
+    The floor lets a back end handed the rest of a nearly spent budget still start and
+    return its best plan rather than refuse a zero time limit.
+    """
+    return None if math.isinf(deadline) else max(deadline - time.perf_counter(), least)

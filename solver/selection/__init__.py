@@ -4,8 +4,11 @@ Exact knapsack channel selection with a certificate (`select`), and the baseline
 uses (Torch-Pruning's global threshold, Aflalo's greedy, uniform, HALP).
 """
 
+from .._dispatch import solve
 from ._api import METHODS, select
 from ._types import GroupSelection, ItemGroup, SelectionProblem, SelectionResult
+
+solve.register(SelectionProblem, select)
 
 __all__ = [
     "METHODS",

@@ -7,48 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
 import pytest
 
 from pruneplan.clients import Client
 from pruneplan.service.server import Server, ServerConfig, create_server
-from pruneplan.solver import AllocationProblem, LayerProfile
 
-LEVELS = [0.0, 0.25, 0.5, 0.75, 0.9]
-
-
-def tiny_problem(budget: float = 300.0, n: int = 4, seed: int = 0) -> AllocationProblem:
-    """A few layers with convex-ish noisy curves; solves in milliseconds."""
-    rng = np.random.default_rng(seed)
-    layers = [
-        LayerProfile(
-            f"layer{i}.weight",
-            LEVELS,
-            np.round(np.array(LEVELS) ** 2 * rng.uniform(0.5, 2.0) + 0.01 * np.arange(5), 6),
-            100 + 20 * i,
-            costs={"flops": np.round((1.0 - np.array(LEVELS)) * 1000 * (i + 1))},
-        )
-        for i in range(n)
-    ]
-    return AllocationProblem(layers, {"params": budget}, fingerprint="tiny")
-
-
-def hard_problem(n: int = 200, k: int = 20, resources: int = 4, seed: int = 0) -> AllocationProblem:
-    """Random multi-resource instance that keeps HiGHS busy far beyond the tests' deadlines."""
-    rng = np.random.default_rng(seed)
-    levels = np.linspace(0.0, 0.95, k)
-    layers = [
-        LayerProfile(
-            f"l{i}",
-            levels,
-            rng.uniform(0, 100, k),
-            1000,
-            costs={f"r{j}": rng.uniform(0, 100, k) for j in range(resources)},
-        )
-        for i in range(n)
-    ]
-    return AllocationProblem(layers, {f"r{j}": n * 30.0 for j in range(resources)})
-
+# The problems live in tests._factories; re-exported for the modules that still import them here.
+from tests._factories import hard_problem, tiny_problem  # noqa: F401
 
 ServerFactory = Callable[..., tuple[Server, int]]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 
 import grpc
@@ -147,7 +148,10 @@ def test_invalid_input_names_the_field(channel: grpc.Channel, edit: Edit, field:
         stub.Solve(_request(edit), timeout=30)
     error = info.value
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert error.details().startswith(f"{field}: must be ")
+    label = re.sub(r"^(allocation\.layers\[(\d+)\])", r'\1 ("layer\2.weight")', field)
+    if field.endswith((".name", ".f64le")):  # the name itself, or the wire: no layer label
+        label = field
+    assert error.details().startswith(f"{label}: must be ")
     status = rpc_status.from_call(error)
     assert status is not None
     bad_request = error_details_pb2.BadRequest()
@@ -162,10 +166,10 @@ def test_client_raises_invalid_problem_error(client: Client) -> None:
     with pytest.raises(InvalidProblemError) as info:
         client.solve(dataclasses.replace(problem, layers=layers))
     assert info.value.field == "allocation.layers[2].loss"
-    assert (
-        str(info.value)
-        == "allocation.layers[2].loss: must be finite and >= 0; got -2.0 at index 2."
-    )
+    want = 'allocation.layers[2] ("layer2.weight").loss: must be finite and >= 0; got -2.0 at'
+    assert str(info.value) == want + " index 2."
+    assert info.value.field == "allocation.layers[2].loss"
+    assert info.value.label == 'allocation.layers[2] ("layer2.weight").loss'
 
 
 def _big_problem(n_levels: int) -> AllocationProblem:

@@ -10,7 +10,6 @@ import pytest
 from pruneplan.clients import Client, JobError
 from pruneplan.service import convert
 from pruneplan.service.convert._options import RESERVED
-from pruneplan.service.numeric import MAX_SIZE, MAX_TOTAL, check_numbers
 from pruneplan.service.pool import kill_after
 from pruneplan.solver import (
     AllocationProblem,
@@ -18,7 +17,9 @@ from pruneplan.solver import (
     InvalidProblemError,
     LayerProfile,
     Status,
+    allocate,
 )
+from pruneplan.solver._checks import MAX_SIZE, MAX_TOTAL
 from pruneplan.v1 import common_pb2 as cpb
 
 from .conftest import ServerFactory, tiny_problem
@@ -196,10 +197,8 @@ def test_each_resource_sums_on_its_own() -> None:
         LayerProfile("b", levels, [0.0, 1.0], 10, costs={"f": [1e299, 0.0]}),
         LayerProfile("c", levels, [0.0, 1.0], 10, costs={"f": [1e299, 0.0], "g": [7e299, 0.0]}),
     ]
-    request = convert.build_request(AllocationProblem(layers, {"f": 1.0}), convert.SolveArgs())
     with pytest.raises(InvalidProblemError) as info:
-        check_numbers(request.allocation)
-    assert info.value.field == "allocation.layers[2].costs.g"
-    assert info.value.got == "a running sum of 1.1e+300 at this layer"
-    packed = convert.build_request(AllocationProblem(layers[:2], {"f": 1.0}), convert.SolveArgs())
-    check_numbers(packed.allocation)  # 3e299 and 4e299: within the bound
+        allocate(AllocationProblem(layers, {"f": 1.0}))
+    assert info.value.field == "layers[2].costs.g"
+    assert info.value.got == "a running sum of 1.1e+300 here"
+    allocate(AllocationProblem(layers[:2], {"f": 1.0}))  # 3e299 and 4e299: within the bound

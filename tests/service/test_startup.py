@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pruneplan.service import cli
+from pruneplan.clients import cli
 from pruneplan.service.store import PlanStore, StoreError, check_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +85,7 @@ def locked(tmp_path: Path) -> Iterator[Path]:
 
 def _serve_unprivileged(db: Path) -> subprocess.CompletedProcess[str]:
     """``pruneplan serve --db db`` by a process that file permissions apply to."""
-    command = [sys.executable, "-m", "pruneplan.service.cli", "serve", "--port", "0"]
+    command = [sys.executable, "-m", "pruneplan.clients.cli", "serve", "--port", "0"]
     command += ["--workers", "1", "--db", str(db)]
     if _IS_ROOT:
         command = ROOT_WITHOUT_DAC + command

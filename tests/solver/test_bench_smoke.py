@@ -1,7 +1,9 @@
-"""Smoke run of ``benchmarks/allocation.py --quick`` (a few seconds; no timing assertions)."""
+"""Smoke run of ``benchmarks/allocation.py --quick --json`` (seconds; no timing assertions)."""
 
 from __future__ import annotations
 
+import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -9,18 +11,23 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "allocation.py"
 
 
-def test_quick_benchmark_prints_a_table_where_exact_matches_highs() -> None:
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
+def test_quick_benchmark_writes_rows_where_exact_matches_highs(tmp_path: Path) -> None:
+    path = tmp_path / "allocation.json"
+    subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--json", str(path)],
         capture_output=True, text=True, check=True, timeout=120,
-    ).stdout  # fmt: skip
-    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| 20x11")]
-    methods = {cells[1].strip() for cells in rows}
+    )  # fmt: skip
+    data = json.loads(path.read_text())
+    assert data["quick"] is True
+    rows = data["rows"]
+    assert {r["instance"] for r in rows} == {"20x11, 1 res", "20x11, 3 res"}
+    methods = {r["method"] for r in rows}
     assert {"milp", "exact", "lagrangian", "dp"} <= methods
     assert len(rows) == 2 * len(methods)
-    for cells in rows:
-        gap = float(cells[5])
-        if cells[1].strip() in ("exact", "milp"):
-            assert abs(gap) <= 1e-9
+    for r in rows:
+        assert r["status"] in ("optimal", "feasible"), r
+        assert math.isfinite(r["objective"]) and r["solve_s"] > 0 and r["peak_mib"] >= 0
+        if r["method"] in ("exact", "milp"):
+            assert abs(r["gap_to_highs"]) <= 1e-9
         else:
-            assert gap >= -1e-9  # nothing beats the optimum
+            assert r["gap_to_highs"] >= -1e-9  # nothing beats the optimum

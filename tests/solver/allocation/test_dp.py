@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from pruneplan.solver import AllocationProblem, InvalidProblemError, Status, allocate
-from pruneplan.solver._dp import bucket_weights, dp_table, pointer_dtype
-from pruneplan.solver._knapsack import dense
-from pruneplan.solver._validate import validate_problem
+from pruneplan.solver.allocation._dense import dense
+from pruneplan.solver.allocation._dp import bucket_weights, dp_table, pointer_dtype
+from pruneplan.solver.allocation._validate import validate_problem
+from tests._factories import layer, random_problem, realistic_problem
 
-from ._brute import brute_force, layer, random_problem, realistic_problem
+from ._brute import brute_force
 
 
 def test_frontier_matches_brute_force() -> None:

@@ -14,21 +14,21 @@ from pruneplan.solver import (
     LayerProfile,
     Progress,
     Status,
-    _exact,
     _highs,
     allocate,
 )
-from pruneplan.solver._core import Incumbent, search, setup
-from pruneplan.solver._enumerate import enumerate_core
-from pruneplan.solver._highs import solve_restricted
-from pruneplan.solver._knapsack import dense, fill
-from pruneplan.solver._lagrangian import solve_dual
-from pruneplan.solver._local import improve
-from pruneplan.solver._milp import solve_milp
-from pruneplan.solver._surrogate import surrogate_dual
-from pruneplan.solver._validate import validate_problem
+from pruneplan.solver.allocation import _core_search, _exact
+from pruneplan.solver.allocation._core_search import Incumbent, search, setup
+from pruneplan.solver.allocation._dense import dense, fill
+from pruneplan.solver.allocation._enumerate import enumerate_core
+from pruneplan.solver.allocation._lagrangian import solve_dual
+from pruneplan.solver.allocation._local_search import improve
+from pruneplan.solver.allocation._milp import solve_milp, solve_restricted, zero_one
+from pruneplan.solver.allocation._surrogate import surrogate_dual
+from pruneplan.solver.allocation._validate import validate_problem
+from tests._factories import layer, random_problem, realistic_problem
 
-from ._brute import brute_force, layer, random_problem, realistic_problem
+from ._brute import brute_force
 
 
 @pytest.mark.parametrize("resources", [1, 2, 3])
@@ -194,25 +194,31 @@ def test_highspy_path_equals_scipy_path(seed: int, resources: int, with_start: b
     assert dual.choice is not None
     start = fill(d, dual.choice) if with_start else None
     fast = solve_restricted(inst, start=start, time_limit=None)
-    reference = solve_milp(inst, time_limit=None, seed=0)
+    reference = _highs.solve_zero_one(zero_one(inst), backend="scipy")
     assert fast.status is Status.OPTIMAL and fast.choice is not None
-    assert reference.choice is not None
+    assert reference.status is Status.OPTIMAL and reference.chosen is not None
     assert inst.fits(fast.choice)
     np.testing.assert_allclose(
-        inst.objective(fast.choice), inst.objective(reference.choice), rtol=1e-9
+        inst.objective(fast.choice),
+        inst.objective(inst.columns.choice(reference.chosen)),
+        rtol=1e-9,
     )
 
 
 def test_restricted_solve_falls_back_to_scipy_without_highspy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_highs, "has_highspy", lambda: False)
     problem = realistic_problem(3, 20, 11, resources=3)
+    with_highspy = allocate(problem, method="milp")
+    monkeypatch.setattr(_highs, "has_highspy", lambda: False)
     inst = validate_problem(problem)
-    sol = _highs.solve_restricted(inst, start=None, time_limit=None)
+    sol = solve_restricted(inst, start=None, time_limit=None)
     assert sol.status is Status.OPTIMAL and sol.choice is not None
     result = allocate(problem, method="exact", max_states=1)
     np.testing.assert_allclose(inst.objective(sol.choice), result.objective, rtol=1e-9)
+    without = allocate(problem, method="milp")
+    assert without.status is Status.OPTIMAL
+    np.testing.assert_allclose(without.objective, with_highspy.objective, rtol=1e-9)
 
 
 @pytest.mark.parametrize("resources", [2, 3])
@@ -234,7 +240,7 @@ def test_reported_objectives_are_plans_within_every_budget(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Regression: searches of the one-budget surrogate reported plans over the real budgets."""
-    monkeypatch.setattr("pruneplan.solver._core.REPORT_EVERY", 0.0)  # report at every tick
+    monkeypatch.setattr(_core_search, "REPORT_EVERY", 0.0)  # report at every tick
     rng = np.random.default_rng(seed)
     levels = np.linspace(0.0, 0.95, 10)
     layers = [

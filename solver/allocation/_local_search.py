@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from .._tolerance import FEAS_RTOL
+from ._dense import Dense, fill
 from ._instance import I64
-from ._knapsack import FEAS_RTOL, Dense, fill
 
 WIDTH = 400
 """Moves of each kind (lowering the loss, or not) considered per step."""

@@ -10,12 +10,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from numpy.typing import NDArray
 
+from .._tolerance import FEAS_RTOL, REPAIR_TOL, TIE_RTOL, TINY
 from ._instance import F64, I64, Instance
-
-FEAS_RTOL = 1e-10
-"""Relative slack on the budget inside the methods (``allocate`` accepts 1e-9)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,11 +46,6 @@ class Dense:
     def fits(self, choice: I64) -> bool:
         return bool(np.all(self.usage(choice) <= self.budget * (1.0 + FEAS_RTOL)))
 
-    def restrict(self, keep: NDArray[np.bool_]) -> Dense:
-        """The same items with the options outside ``keep`` (n, K) padded away."""
-        loss = np.where(keep, self.loss, np.inf)
-        return Dense(loss, self.cost, self.budget)
-
 
 def dense(inst: Instance) -> Dense:
     """The items of ``inst`` as a `Dense` instance (padded costs: each item's largest)."""
@@ -62,6 +54,19 @@ def dense(inst: Instance) -> Dense:
         return Dense(loss, cost, inst.budget)
     pad = ~np.isfinite(loss)
     return Dense(loss, np.where(pad, cost.max(axis=2, keepdims=True), cost), inst.budget)
+
+
+def non_dominated(cost: F64 | I64, loss: F64) -> I64:
+    """Indices, by ascending cost, of the points that no other matches in cost and beats in loss.
+
+    Sorted by cost then loss, a point is kept when its loss lies strictly below that of every
+    point before it; of points equal in both, the first is kept. The dominance filter of the
+    DP's options and of the searches' partial plans with one budget.
+    """
+    order = np.lexsort((loss, cost))
+    best_before = np.minimum.accumulate(np.concatenate([[np.inf], loss[order]]))[:-1]
+    kept: I64 = order[loss[order] < best_before]
+    return kept
 
 
 def priced(d: Dense, mu: F64) -> F64:
@@ -79,7 +84,7 @@ def argmin_cheapest(d: Dense, value: F64, weight: F64 | None = None) -> I64:
     ``weight`` (n, K) defaults to the cost summed over resources relative to the budget.
     """
     best = value.min(axis=1, keepdims=True)
-    tie = value <= best * (1.0 + 1e-12) + 1e-300  # loss, cost and multipliers are >= 0
+    tie = value <= best * (1.0 + TIE_RTOL) + TINY  # loss, cost and multipliers are >= 0
     choice: I64 = np.where(tie, d.weight if weight is None else weight, np.inf).argmin(axis=1)
     return choice
 
@@ -149,7 +154,7 @@ def repair(d: Dense, choice: I64, max_moves: int | None = None) -> I64 | None:
         after = used[:, None, None] - scaled[:, rows, choice][:, :, None] + scaled
         reduced = over - np.maximum(after - 1.0, 0.0).sum(axis=0)
         more = np.maximum(d.loss - d.loss[rows, choice][:, None], 0.0)
-        score = np.where(reduced > 1e-15, reduced / (more + 1e-300), -np.inf)
+        score = np.where(reduced > REPAIR_TOL, reduced / (more + TINY), -np.inf)
         i, k = np.unravel_index(int(score.argmax()), score.shape)
         if not np.isfinite(score[i, k]):
             return None

@@ -7,16 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._checks import Interval
+from .._progress import report
+from .._result import Status, relative_gap, status_for_gap
+from .._tolerance import FEAS_RTOL, TIE_RTOL
+from ._dense import Dense, argmin_cheapest, dense, fill, priced, repair
 from ._instance import F64, I64, Instance, Solution
-from ._knapsack import FEAS_RTOL, Dense, argmin_cheapest, dense, fill, priced, repair
-from ._progress import report
-from ._types import Status, relative_gap
-from ._validate import Interval
 
 OPTIONS: dict[str, Interval] = {}
-
-OPTIMAL_GAP = 1e-9
-"""Relative gap under which a plan counts as proven optimal."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +65,7 @@ def _line(d: Dense, base: F64, r: int) -> tuple[float, I64 | None]:
         lam = max((base_hi - base_lo) / (cost_lo - cost_hi), 0.0)
         choice, base_at, cost_at = pick(lam)
         line = base_lo + lam * cost_lo
-        kink = base_at + lam * cost_at >= line - 1e-12 * abs(line)
+        kink = base_at + lam * cost_at >= line - TIE_RTOL * abs(line)
         if cost_at <= limit:
             high, base_hi, cost_hi = choice, base_at, cost_at
         elif not kink:
@@ -100,7 +98,7 @@ def _several(d: Dense, cycles: int = 30) -> Dual:
                 return Dual(mu, math.inf, None)
             mu[r] = lam
         value = dual_value(d, mu)
-        if value <= best + 1e-12 * abs(value):
+        if value <= best + TIE_RTOL * abs(value):
             break
         best = value
     choice: I64 | None = argmin_cheapest(d, priced(d, mu))
@@ -169,7 +167,6 @@ def solve_lagrangian(inst: Instance, *, time_limit: float | None, seed: int) -> 
         hint = "" if proven else " Use method='exact' to decide."
         return Solution(Status.INFEASIBLE, None, dual.bound, why + hint)
     choice = fill(d, dual.choice)
-    gap = relative_gap(d.objective(choice), dual.bound)
-    status = Status.OPTIMAL if gap <= OPTIMAL_GAP else Status.FEASIBLE
+    status = status_for_gap(relative_gap(d.objective(choice), dual.bound))
     message = "" if status is Status.OPTIMAL else "Use method='exact' to close the gap."
     return Solution(status, choice, dual.bound, message)

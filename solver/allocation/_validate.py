@@ -1,23 +1,33 @@
-"""Input validation: turns an `AllocationProblem` into an `Instance` the methods can trust."""
+"""Input validation: turns an `AllocationProblem` into an `Instance` the methods can trust.
+
+Every error about a layer names it as well as its index, ``layers[3] ("blocks.3.w").loss``,
+whichever path found it; the error's ``field`` stays the plain path ``layers[3].loss``.
+"""
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._checks import COMMON_OPTIONS, Interval, validate_options
-from ._checks import array as _array
-from ._checks import finite as _finite
-from ._checks import fmt as _fmt
-from ._checks import number as _number
+from .._checks import MAX_SIZE, running_total
+from .._checks import array as _array
+from .._checks import finite as _finite
+from .._checks import fmt as _fmt
+from .._checks import number as _number
+from .._errors import InvalidProblemError
+from .._tolerance import LEVEL_TOL
 from ._instance import F64, Instance, Item, Layer
-from ._stacked import LEVEL_TOL, Stack, stacked_layers
-from ._types import AllocationProblem, InvalidProblemError, LayerProfile
+from ._types import AllocationProblem, LayerProfile
+from ._validate_fast import Stack, stacked_layers
 
-__all__ = ["COMMON_OPTIONS", "Interval", "validate_options", "validate_problem"]
+__all__ = ["layer_label", "validate_problem"]
+
+_LAYER = re.compile(r"layers\[(\d+)\]")
 
 
 def _levels(profile: LayerProfile, where: str) -> F64:
@@ -66,7 +76,13 @@ def _magnitudes(value: ArrayLike, field: str, n_levels: int) -> F64:
 def _size(profile: LayerProfile, where: str) -> int:
     size = profile.size
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise InvalidProblemError(f"{where}.size", "an integer >= 1", _fmt(size))
+        raise InvalidProblemError(f"{where}.size", f"an integer in [1, {MAX_SIZE}]", _fmt(size))
+    if size > MAX_SIZE:
+        raise InvalidProblemError(
+            f"{where}.size",
+            f"an integer in [1, {MAX_SIZE}] (2^53, the largest exact in float64)",
+            str(int(size)),
+        )
     return int(size)
 
 
@@ -237,14 +253,63 @@ def _items(layers: Sequence[Layer], resources: tuple[str, ...]) -> tuple[Item, .
     return tuple(items)
 
 
-def validate_problem(problem: AllocationProblem) -> Instance:
+def layer_label(index: int, name: object) -> str:
+    """``layers[3] ("blocks.3.w")``: the index, and the name when it is a non-empty string."""
+    where = f"layers[{index}]"
+    if not isinstance(name, str) or not name:
+        return where
+    return f"{where} ({json.dumps(name, ensure_ascii=False)})"
+
+
+def _named(error: InvalidProblemError, profiles: Sequence[object]) -> InvalidProblemError:
+    """``error`` shown with the name of the layer it points at (not for its name itself)."""
+    match = _LAYER.match(error.field)
+    if match is None or error.field.endswith(".name"):
+        return error
+    index = int(match.group(1))
+    profile = profiles[index] if index < len(profiles) else None
+    if not isinstance(profile, LayerProfile):
+        return error
+    return error.relabel(layer_label(index, profile.name) + error.field[match.end() :])
+
+
+def _check_totals(layers: Sequence[Layer]) -> None:
+    """Sums of the largest loss (and cost per resource) over layers stay finite with headroom:
+    every entry may be finite while a plan's total is not (it would read as infeasible)."""
+    names = [str(i) for i in range(len(layers))]
+    largest = np.array([layer.loss.max() for layer in layers])
+    hint = "Rescale the losses: multiplying every loss by one constant leaves the plan unchanged."
+    running_total(largest, "layers[{}].loss", names, hint)
+    for resource in sorted(set().union(*(layer.costs for layer in layers))):
+        having = [i for i, layer in enumerate(layers) if resource in layer.costs]
+        largest = np.array([layers[i].costs[resource].max() for i in having])
+        hint = f"Rescale the costs of {resource!r} and its budget by one constant: same plan."
+        running_total(largest, f"layers[{{}}].costs.{resource}", [str(i) for i in having], hint)
+
+
+def validate_problem(problem: AllocationProblem, *, fast: bool = True) -> Instance:
     """Check every field of ``problem`` and return its normalised `Instance`.
+
+    Parameters
+    ----------
+    problem : AllocationProblem
+    fast : bool
+        Try the stacked path (`stacked_layers`) before checking layer by layer. Both paths
+        accept the same problems, build the same `Instance` and raise the same errors.
 
     Raises
     ------
     InvalidProblemError
         Naming the field, the allowed values and what was received.
     """
+    try:
+        return _validated(problem, fast)
+    except InvalidProblemError as error:
+        layers = getattr(problem, "layers", ())
+        raise _named(error, layers if isinstance(layers, Sequence) else ()) from None
+
+
+def _validated(problem: AllocationProblem, fast: bool) -> Instance:
     if not isinstance(problem, AllocationProblem):
         raise InvalidProblemError("problem", "an AllocationProblem", type(problem).__name__)
     if isinstance(problem.layers, (str, bytes)) or not isinstance(problem.layers, Sequence):
@@ -255,7 +320,7 @@ def validate_problem(problem: AllocationProblem) -> Instance:
         raise InvalidProblemError("layers", "at least one layer", "an empty sequence")
     if not isinstance(problem.fingerprint, str):
         raise InvalidProblemError("fingerprint", "a string", _fmt(problem.fingerprint))
-    stack = stacked_layers(problem.layers)
+    stack = stacked_layers(problem.layers) if fast else None
     if stack is None:  # not one plain level grid, or something to report: layer by layer
         layers = tuple(_layer(profile, i) for i, profile in enumerate(problem.layers))
     else:
@@ -270,6 +335,7 @@ def validate_problem(problem: AllocationProblem) -> Instance:
             )
         seen[layer.name] = i
     resources, budget = _budget(problem.budget, layers)
+    _check_totals(layers)
     common = set.intersection(*(set(layer.costs) for layer in layers))
     reported = resources + tuple(sorted(common - set(resources)))
     if stack is None or any(layer.group is not None for layer in layers):

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .._progress import report
+from .._tolerance import FEAS_RTOL, PRUNE_RTOL, TIE_RTOL, TINY
+from ._dense import Dense, argmin_cheapest, non_dominated, priced
 from ._instance import F64, I64
-from ._knapsack import FEAS_RTOL, Dense, argmin_cheapest, priced
-from ._progress import report
 
 REPORT_EVERY = 0.005
 """Seconds between two progress reports of a search."""
@@ -73,16 +74,19 @@ class Setup:
     """Weight vectors of the surrogate resources whose LP bounds prune states."""
 
 
-def tick(last: float, loss: float, bound: float) -> float:
-    """Report phase ``"search"`` if `REPORT_EVERY` has passed since ``last``; the new ``last``.
+def checkpoint(last: float, inc: Incumbent, bound: float, deadline: float) -> float:
+    """Raise `SearchAborted` past ``deadline``; else report phase ``"search"`` if `REPORT_EVERY`
+    has passed since ``last``. Returns the new ``last``.
 
     Costs one clock read when it is not yet time, and one context-variable lookup when
     nobody listens.
     """
     now = time.perf_counter()
+    if now > deadline:
+        raise SearchAborted("time_limit", inc)
     if now - last < REPORT_EVERY:
         return last
-    report("search", objective=loss, lower_bound=bound)
+    report("search", objective=inc.loss, lower_bound=bound)
     return now
 
 
@@ -99,22 +103,20 @@ def setup(d: Dense, mu: F64, bound: float) -> Setup:
 def _dominance(loss: F64, cost: F64) -> NDArray[np.int64]:
     """Indices of states that no other state beats in loss and every cost."""
     if cost.shape[0] == 1:
-        order = np.lexsort((loss, cost[0]))
-        best_before = np.minimum.accumulate(np.concatenate([[np.inf], loss[order]]))[:-1]
-        kept: NDArray[np.int64] = order[loss[order] < best_before]
-        return kept
+        return non_dominated(cost[0], loss)
     order = np.lexsort((*cost[::-1], loss))
     if order.size > PAIRWISE_LIMIT:
         return order
     c = cost[:, order]
     below = np.all(c[:, None, :] <= c[:, :, None], axis=0)  # below[i, j]: j no costlier
     dominated = np.tril(below, k=-1).any(axis=1)
-    kept = order[~dominated]
+    kept: NDArray[np.int64] = order[~dominated]
     return kept
 
 
-def _tol(inc: Incumbent, st: Setup) -> float:
-    return 1e-11 * (abs(inc.loss) + abs(st.bound)) + 1e-300
+def prune_tol(loss: float, bound: float) -> float:
+    """The slack of pruning against an incumbent of ``loss`` with dual ``bound``."""
+    return PRUNE_RTOL * (abs(loss) + abs(bound)) + TINY
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,7 +183,8 @@ class HullBound:
         mask = self.stage >= t
         xs = self.start_cost[t] + np.concatenate([[0.0], np.cumsum(self.dx[mask])])
         ys = self.start_loss[t] + np.concatenate([[0.0], np.cumsum(self.dy[mask])])
-        value: F64 = np.where(room >= xs[0] * (1 - 1e-12) - 1e-300, np.interp(room, xs, ys), np.inf)
+        reachable = room >= xs[0] * (1 - TIE_RTOL) - TINY
+        value: F64 = np.where(reachable, np.interp(room, xs, ys), np.inf)
         return value
 
 
@@ -238,12 +241,13 @@ def _prune(
     """Drop states that cannot fit or cannot beat the incumbent, then dominated ones."""
     limit = d.budget[:, None] * (1.0 + FEAS_RTOL)
     fits = np.all(states.cost + rest.least[:, t, None] <= limit, axis=0)
-    gap = inc.loss - st.bound + _tol(inc, st)
+    tol = prune_tol(inc.loss, st.bound)
+    gap = inc.loss - st.bound + tol
     slack = np.maximum(d.budget[:, None] - states.cost - rest.most[:, t, None], 0.0)
     promising = states.reduced + st.mu @ slack <= gap
     for hull in hulls:
         room = hull.weights @ (limit - states.cost)
-        promising &= states.loss + hull.least_loss(t, room) <= inc.loss - _tol(inc, st)
+        promising &= states.loss + hull.least_loss(t, room) <= inc.loss - tol
     states = _select(states, fits & promising)
     # A resource that no completion can exhaust plays no part in dominance.
     binding = np.any(states.cost + rest.most[:, t, None] > limit, axis=1)
@@ -262,7 +266,7 @@ def _complete(
     if loss.size == 0:
         return None
     best = int(loss.argmin())
-    return best if loss[best] < inc.loss - _tol(inc, st) else None
+    return best if loss[best] < inc.loss - prune_tol(inc.loss, st.bound) else None
 
 
 def _trace(
@@ -307,7 +311,7 @@ def _search_pass(
     d: Dense, st: Setup, inc: Incumbent, deadline: float, max_states: int, beam: int | None
 ) -> tuple[Incumbent, bool]:
     initial_gap = inc.loss - st.bound
-    cand = st.reduced <= initial_gap + _tol(inc, st)
+    cand = st.reduced <= initial_gap + prune_tol(inc.loss, st.bound)
     is_open = cand.sum(axis=1) > 1
     closeness = np.where(cand & (st.reduced > 0), st.reduced, np.inf).min(axis=1)
     order = np.flatnonzero(is_open)[np.argsort(closeness[is_open], kind="stable")]
@@ -317,10 +321,8 @@ def _search_pass(
     history: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
     last = 0.0
     for t, item in enumerate(order):
-        if time.perf_counter() > deadline:
-            raise SearchAborted("time_limit", inc)
-        last = tick(last, inc.loss, st.bound)
-        gap = inc.loss - st.bound + _tol(inc, st)
+        last = checkpoint(last, inc, st.bound, deadline)
+        gap = inc.loss - st.bound + prune_tol(inc.loss, st.bound)
         options = np.flatnonzero(st.reduced[item] <= gap)
         if states.loss.size * options.size > max_states:
             raise SearchAborted("max_states", inc)

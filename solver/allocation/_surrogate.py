@@ -19,12 +19,13 @@ import time
 
 import numpy as np
 
-from ._core import Incumbent, SearchAborted, search, setup
+from .._progress import reporting
+from .._result import relative_gap
+from .._tolerance import FEAS_RTOL, OPTIMAL_GAP
+from ._core_search import Incumbent, SearchAborted, search, setup
+from ._dense import Dense, fill, repair
 from ._instance import F64, I64
-from ._knapsack import FEAS_RTOL, Dense, fill, repair
-from ._lagrangian import OPTIMAL_GAP, solve_dual
-from ._progress import reporting
-from ._types import relative_gap
+from ._lagrangian import solve_dual
 
 
 def surrogate_problem(d: Dense, share: F64) -> Dense:

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pruneplan.solver import AllocationProblem, InvalidProblemError, LayerProfile
-from pruneplan.solver._instance import Instance
-from pruneplan.solver._stacked import stacked_layers
-from pruneplan.solver._validate import _layer, validate_problem
+from pruneplan.solver.allocation._instance import Instance
+from pruneplan.solver.allocation._validate import _layer, validate_problem
+from pruneplan.solver.allocation._validate_fast import stacked_layers
 
 LEVELS = np.linspace(0.0, 0.9, 6)
 
@@ -107,6 +107,37 @@ def test_fast_path_agrees_with_per_layer_path(layers: list[LayerProfile]) -> Non
         assert len(fast.layers) == len(slow)
         for a, b in zip(fast.layers, slow, strict=True):
             _same(a, b)
+
+
+def _outcome(problem: AllocationProblem, fast: bool) -> tuple[str, str] | Instance:
+    try:
+        return validate_problem(problem, fast=fast)
+    except InvalidProblemError as error:
+        return str(error), error.field
+
+
+@settings(max_examples=150, deadline=None)
+@given(profiles(), st.sampled_from([{"params": 50.0}, {"params": 50.0, "flops": 20.0}]))
+def test_both_paths_give_the_same_instance_or_the_same_message(
+    layers: list[LayerProfile], budget: dict[str, float]
+) -> None:
+    problem = AllocationProblem(layers, budget)
+    fast, slow = _outcome(problem, fast=True), _outcome(problem, fast=False)
+    if isinstance(slow, tuple):
+        assert fast == slow
+        message, field = slow
+        index = field.removeprefix("layers[").split("]")[0]
+        if field.startswith("layers[") and not field.endswith(".name"):
+            name = layers[int(index)].name
+            assert message.startswith(f'layers[{index}] ("{name}")'), message
+        return
+    assert isinstance(fast, Instance)
+    assert len(fast.layers) == len(slow.layers)
+    for a, b in zip(fast.layers, slow.layers, strict=True):
+        _same(a, b)
+    np.testing.assert_array_equal(fast.loss_matrix, slow.loss_matrix)
+    np.testing.assert_array_equal(fast.cost_tensor, slow.cost_tensor)
+    assert (fast.resources, fast.reported) == (slow.resources, slow.reported)
 
 
 def _naive_objective(inst: Instance, choice: np.ndarray) -> float:

@@ -9,12 +9,15 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import COMMON_OPTIONS, Interval, validate_options
+from .._progress import ProgressCallback, report, reporting
+from .._registry import Method, lookup
+from .._result import Status, relative_gap
+from .._tolerance import BUDGET_RTOL
 from . import _baselines, _dp, _exact, _lagrangian, _milp
 from ._instance import Instance, Solution
-from ._progress import ProgressCallback, report, reporting
-from ._registry import Method, lookup
-from ._types import AllocationProblem, AllocationResult, Status, relative_gap
-from ._validate import COMMON_OPTIONS, Interval, validate_options, validate_problem
+from ._types import AllocationProblem, AllocationResult
+from ._validate import validate_problem
 
 METHODS: dict[str, Method] = {
     "exact": Method(_exact.solve_exact, _exact.OPTIONS),
@@ -153,7 +156,7 @@ def allocate(
     common = validate_options(name, COMMON_OPTIONS, {"time_limit": time_limit, "seed": seed})
     checked = validate_options(name, spec.options, options)
     inst = validate_problem(problem)
-    if np.any(inst.min_usage() > inst.budget * (1.0 + 1e-12)):
+    if np.any(inst.min_usage() > inst.budget * (1.0 + BUDGET_RTOL)):
         result = _infeasible(
             inst, name, start, "The budget is below the smallest achievable total."
         )

@@ -1,7 +1,7 @@
 r"""Fast core of the exact method: every plan the reduced costs allow, enumerated in blocks.
 
 With multipliers :math:`\mu \ge 0`, dual value :math:`g(\mu)` and reduced costs
-:math:`\bar\ell_{jk} \ge 0` (see `_core`), every plan :math:`x` within budget satisfies
+:math:`\bar\ell_{jk} \ge 0` (see `_core_search`), every plan :math:`x` within budget satisfies
 
 .. math::
     z(x) - g(\mu) = \sum_j \bar\ell_{j x_j} + \mu^\top \Bigl(B - \sum_j c_{j x_j}\Bigr)
@@ -17,15 +17,15 @@ mixed-radix decoding), joined to the partial plans so far through one sort and o
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._core import Incumbent, SearchAborted, Setup, tick
+from .._tolerance import FEAS_RTOL
+from ._core_search import Incumbent, Setup, checkpoint, prune_tol
+from ._dense import Dense, non_dominated
 from ._instance import F64, I64
-from ._knapsack import FEAS_RTOL, Dense
 
 BLOCK = 1024
 """Most combinations of one block of open items."""
@@ -137,10 +137,7 @@ def _prune(
     fits = np.all(used + least[:, None] <= limit, axis=0)
     keep = np.flatnonzero(fits & (part.value[0] + st.mu @ slack <= gap))
     if d.budget.size == 1:
-        loss, cost = part.value[1, keep], part.value[2, keep]
-        order = np.argsort(cost, kind="stable")  # ties in cost: at worst both are kept
-        best_before = np.minimum.accumulate(np.concatenate([[np.inf], loss[order]]))[:-1]
-        keep = keep[order[loss[order] < best_before]]
+        keep = keep[non_dominated(part.value[2, keep], part.value[1, keep])]
     parent, combo = part.history[-1]
     last = (parent[keep], combo[keep])
     return Partial(part.value[:, keep], (*part.history[:-1], last))
@@ -179,7 +176,7 @@ def enumerate_core(
     Horowitz and Sahni, "Computing partitions with applications to the knapsack problem",
     Journal of the ACM 21 (1974).
     """
-    gap = inc.loss - st.bound + _tol(inc.loss, st.bound)
+    gap = inc.loss - st.bound + prune_tol(inc.loss, st.bound)
     cand = st.reduced <= gap
     closeness = np.where(cand & (st.reduced > 0), st.reduced, np.inf).min(axis=1)
     open_items = np.flatnonzero(cand.sum(axis=1) > 1)
@@ -199,22 +196,16 @@ def enumerate_core(
     part = Partial(np.zeros((2 + d.budget.size, 1)), ())
     last = 0.0
     for t, blk in enumerate(blocks):
-        if time.perf_counter() > deadline:
-            raise SearchAborted("time_limit", inc)
-        last = tick(last, inc.loss, st.bound)
+        last = checkpoint(last, inc, st.bound, deadline)
         joined = _join(part, blk, gap, max_states)
         if joined is None:
             return None
         if joined.value.shape[1] == 0:  # no partial plan can still beat the incumbent
             return inc
         inc = _improve(d, st, blocks[: t + 1], joined, spent, fixed, inc)
-        gap = min(gap, inc.loss - st.bound + _tol(inc.loss, st.bound))
+        gap = min(gap, inc.loss - st.bound + prune_tol(inc.loss, st.bound))
         part = _prune(d, st, joined, spent, most[:, t + 1], least[:, t + 1], gap)
     return inc
-
-
-def _tol(loss: float, bound: float) -> float:
-    return 1e-11 * (abs(loss) + abs(bound)) + 1e-300
 
 
 def _suffix(most: list[F64], least: list[F64], n_res: int) -> tuple[F64, F64]:
@@ -243,7 +234,7 @@ def _improve(
     fits = np.all(used <= d.budget[:, None] * (1.0 + FEAS_RTOL), axis=0)
     loss = np.where(fits, fixed + part.value[1], np.inf)
     best = int(loss.argmin())
-    if not loss[best] < inc.loss - _tol(inc.loss, st.bound):
+    if not loss[best] < inc.loss - prune_tol(inc.loss, st.bound):
         return inc
     choice = _trace(st.base, blocks, part.history, best)
     return Incumbent(choice, float(d.loss[d.rows, choice].sum()))

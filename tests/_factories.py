@@ -1,16 +1,21 @@
-"""Brute force and instance builders shared by the solver tests."""
+"""The one factory module of the test suite: problems and results for every test folder.
+
+Builders live here, not in a ``conftest.py``: test modules import them by name
+(``from tests._factories import realistic_problem``). Fixtures stay in the conftests.
+"""
 
 from __future__ import annotations
 
-import itertools
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from pruneplan.solver import AllocationProblem, LayerProfile
+from pruneplan.solver import AllocationProblem, AllocationResult, LayerProfile, Status
 
-RTOL = 1e-9
+# servers: see tests/service
+
+# ----------------------------------------------------------------------------------------------
+# Allocation problems
 
 
 def layer(
@@ -40,41 +45,19 @@ def layer(
     )
 
 
-def _cost(profile: LayerProfile, resource: str, k: int) -> float:
-    if resource == "params":
+def cost_at(profile: LayerProfile, resource: str, k: int) -> float:
+    """The cost of ``profile`` at level ``k`` in ``resource`` (``params`` by its default)."""
+    if resource == "params" and (profile.costs is None or "params" not in profile.costs):
         return float(profile.size * (1.0 - np.asarray(profile.levels, dtype=float)[k]))
     assert profile.costs is not None
     return float(np.asarray(profile.costs[resource], dtype=float)[k])
 
 
-def _allowed(profile: LayerProfile) -> list[int]:
+def allowed_levels(profile: LayerProfile) -> list[int]:
+    """Level indices within ``[min_sparsity, max_sparsity]``."""
     levels = np.asarray(profile.levels, dtype=float)
     ok = (levels >= profile.min_sparsity - 1e-12) & (levels <= profile.max_sparsity + 1e-12)
     return [int(k) for k in np.flatnonzero(ok)]
-
-
-def brute_force(problem: AllocationProblem, scale: float = 1.0) -> float:
-    """Optimal total loss by enumeration (``inf`` if infeasible); budgets times ``scale``."""
-    layers = list(problem.layers)
-    best = math.inf
-    for combo in itertools.product(*(_allowed(p) for p in layers)):
-        by_group: dict[str, int] = {}
-        if any(
-            by_group.setdefault(p.group, k) != k
-            for p, k in zip(layers, combo, strict=True)
-            if p.group
-        ):
-            continue
-        fits = all(
-            sum(_cost(p, r, k) for p, k in zip(layers, combo, strict=True))
-            <= limit * scale * (1 + 1e-12)
-            for r, limit in problem.budget.items()
-        )
-        if fits:
-            best = min(
-                best, sum(float(np.asarray(p.loss)[k]) for p, k in zip(layers, combo, strict=True))
-            )
-    return best
 
 
 def random_problem(
@@ -115,8 +98,8 @@ def random_problem(
     names = ["params", "flops", "latency_ms"][:resources]
     budget = {}
     for r in names:
-        least = sum(min(_cost(p, r, k) for k in _allowed(p)) for p in layers)
-        most = sum(max(_cost(p, r, k) for k in _allowed(p)) for p in layers)
+        least = sum(min(cost_at(p, r, k) for k in allowed_levels(p)) for p in layers)
+        most = sum(max(cost_at(p, r, k) for k in allowed_levels(p)) for p in layers)
         budget[r] = least + tightness * (most - least) + 1e-6
     return AllocationProblem(layers, budget)
 
@@ -146,3 +129,68 @@ def realistic_problem(
     shares = {"params": tightness, "flops": tightness + 0.05, "latency_ms": tightness + 0.1}
     names = ["params", "flops", "latency_ms"][:resources]
     return AllocationProblem(layers, {r: shares[r] * full[r] for r in names})
+
+
+TINY_LEVELS = [0.0, 0.25, 0.5, 0.75, 0.9]
+
+
+def tiny_problem(budget: float = 300.0, n: int = 4, seed: int = 0) -> AllocationProblem:
+    """A few layers with convex-ish noisy curves; solves in milliseconds."""
+    rng = np.random.default_rng(seed)
+    levels = np.array(TINY_LEVELS)
+    layers = [
+        LayerProfile(
+            f"layer{i}.weight",
+            TINY_LEVELS,
+            np.round(levels**2 * rng.uniform(0.5, 2.0) + 0.01 * np.arange(5), 6),
+            100 + 20 * i,
+            costs={"flops": np.round((1.0 - levels) * 1000 * (i + 1))},
+        )
+        for i in range(n)
+    ]
+    return AllocationProblem(layers, {"params": budget}, fingerprint="tiny")
+
+
+def hard_problem(n: int = 200, k: int = 20, resources: int = 4, seed: int = 0) -> AllocationProblem:
+    """Random multi-resource instance that keeps HiGHS busy far beyond the tests' deadlines."""
+    rng = np.random.default_rng(seed)
+    levels = np.linspace(0.0, 0.95, k)
+    layers = [
+        LayerProfile(
+            f"l{i}",
+            levels,
+            rng.uniform(0, 100, k),
+            1000,
+            costs={f"r{j}": rng.uniform(0, 100, k) for j in range(resources)},
+        )
+        for i in range(n)
+    ]
+    return AllocationProblem(layers, {f"r{j}": n * 30.0 for j in range(resources)})
+
+
+# ----------------------------------------------------------------------------------------------
+# Allocation results
+
+
+def allocation_result(
+    sparsity: Mapping[str, float],
+    *,
+    level_index: Mapping[str, int] | None = None,
+    status: Status = Status.FEASIBLE,
+    fingerprint: str = "",
+    method: str = "test",
+) -> AllocationResult:
+    """A hand-made plan, as a solver would return it (level index 0 everywhere by default)."""
+    return AllocationResult(
+        status=status,
+        level_index=dict.fromkeys(sparsity, 0) if level_index is None else dict(level_index),
+        sparsity=dict(sparsity),
+        objective=0.0,
+        lower_bound=0.0,
+        gap=0.0,
+        usage={},
+        limit={},
+        method=method,
+        solve_time_s=0.0,
+        fingerprint=fingerprint,
+    )

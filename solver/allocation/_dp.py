@@ -8,12 +8,14 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
+from .._checks import Interval
+from .._progress import report
+from .._result import Status, deadline, relative_gap, status_for_gap
+from .._tolerance import BUCKET_RTOL
+from ._dense import Dense, dense, fill, non_dominated, repair
 from ._instance import F64, I64, Instance, Solution
-from ._knapsack import Dense, dense, fill, repair
-from ._lagrangian import OPTIMAL_GAP, solve_dual
-from ._progress import report
-from ._types import Frontier, Status, relative_gap
-from ._validate import Interval
+from ._lagrangian import solve_dual
+from ._types import Frontier
 
 OPTIONS: dict[str, Interval] = {"buckets": Interval(2, 10**7, integer=True)}
 
@@ -26,16 +28,14 @@ def pointer_dtype(n_options: int) -> np.dtype[np.unsignedinteger]:
 def bucket_weights(cost: F64, budget: float, buckets: int) -> NDArray[np.int64]:
     """Costs in buckets of ``budget / buckets``, rounded up so that no plan overspends."""
     unit = budget / buckets
-    weights: NDArray[np.int64] = np.ceil(cost / unit - 1e-9).astype(np.int64)
+    weights: NDArray[np.int64] = np.ceil(cost / unit - BUCKET_RTOL).astype(np.int64)
     return weights
 
 
 def _useful(loss: F64, weight: NDArray[np.int64], buckets: int) -> I64:
     """Options not dominated by one of no more weight and no more loss, within reach."""
-    order = np.lexsort((loss, weight))
-    order = order[np.isfinite(loss[order]) & (weight[order] <= buckets)]
-    best_before = np.minimum.accumulate(np.concatenate([[np.inf], loss[order]]))[:-1]
-    keep: I64 = order[loss[order] < best_before]
+    reach = np.flatnonzero(np.isfinite(loss) & (weight <= buckets))
+    keep: I64 = reach[non_dominated(weight[reach], loss[reach])]
     return keep
 
 
@@ -128,13 +128,13 @@ def solve_dp(
     Frantar and Alistarh, "SPDY: Accurate Pruning with Speedup Guarantees", ICML 2022.
     """
     del seed  # deterministic
-    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
+    stop = deadline(time_limit)
     d = dense(inst)
     weight = bucket_weights(d.cost[0], float(d.budget[0]), buckets)
     report("bound")
     dual = solve_dual(d)
     report("dp", lower_bound=dual.bound)
-    table = dp_table(_penalised(d, dual.mu), weight, buckets, deadline)
+    table = dp_table(_penalised(d, dual.mu), weight, buckets, stop)
     if table is None:
         return Solution(Status.TIME_LIMIT, None, message="The DP ran out of time_limit.")
     value, pointer = table
@@ -161,6 +161,5 @@ def _finish(
         )
         return Solution(Status.INFEASIBLE, None, bound, why, frontier)
     best = min(plans, key=d.objective)
-    gap = relative_gap(d.objective(best), bound)
-    status = Status.OPTIMAL if gap <= OPTIMAL_GAP else Status.FEASIBLE
+    status = status_for_gap(relative_gap(d.objective(best), bound))
     return Solution(status, best, bound, frontier=frontier)

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .._checks import MAX_SIZE
+from .._tolerance import LEVEL_TOL
 from ._instance import F64, Layer
 from ._types import LayerProfile
 
-LEVEL_TOL = 1e-12
-"""How far outside [min_sparsity, max_sparsity] a level may be and still count (both paths)."""
 _NUMBER = (int, float)
 
 
@@ -45,7 +45,7 @@ def _plain(profile: LayerProfile) -> bool:
         isinstance(profile.name, str)
         and bool(profile.name)
         and type(size) is int
-        and size >= 1
+        and 1 <= size <= MAX_SIZE
         and type(lo) in _NUMBER
         and type(hi) in _NUMBER
         and 0.0 <= lo <= hi <= 1.0

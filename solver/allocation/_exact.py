@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._core import Incumbent, SearchAborted, Setup, search, setup
+from .._checks import Interval
+from .._progress import report
+from .._result import Status, deadline, relative_gap, time_left
+from .._tolerance import OPTIMAL_GAP, THRESHOLD_ATOL, THRESHOLD_RTOL
+from ._core_search import Incumbent, SearchAborted, Setup, search, setup
+from ._dense import Dense, cheapest, dense, fill, repair
 from ._enumerate import enumerate_core
-from ._highs import solve_restricted
 from ._instance import I64, Instance, Item, Solution
-from ._knapsack import Dense, cheapest, dense, fill, repair
-from ._lagrangian import OPTIMAL_GAP, solve_dual
-from ._local import improve
-from ._progress import report
+from ._lagrangian import solve_dual
+from ._local_search import improve
+from ._milp import solve_restricted
 from ._surrogate import surrogate_dual
-from ._types import Status, relative_gap
-from ._validate import Interval
 
 OPTIONS: dict[str, Interval] = {"max_states": Interval(1, 1e9, integer=True)}
 
@@ -53,7 +53,7 @@ def solve_exact(
     ``max_states`` states does HiGHS take over. With several budgets the surrogate problem
     (budgets summed with the multipliers as weights) is solved exactly (a sharper bound, a
     plan after repair); the plan is polished by swaps that keep every budget
-    (`_local.improve`); then HiGHS, started from that plan, solves restricted problems:
+    (`_local_search.improve`); then HiGHS, started from that plan, solves restricted problems:
     the options of reduced cost below a threshold that grows by half until the restricted
     optimum falls below it, every node above the threshold cut off (see `_deepening`).
     There the enumeration needs millions of partial plans even from the optimal plan (no
@@ -72,7 +72,7 @@ def solve_exact(
     Journal of Operational Research 83 (1995).
     Xu et al., "Efficient Joint Optimization of Layer-Adaptive Weight Pruning", ICCV 2023.
     """
-    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
+    stop = deadline(time_limit)
     d = dense(inst)
     dual = solve_dual(d)
     if math.isinf(dual.bound):
@@ -80,11 +80,11 @@ def solve_exact(
     start = dual.choice if dual.choice is not None else repair(d, cheapest(d))
     if start is None:
         keep = np.isfinite(d.loss)
-        return _fallback(inst, d, keep, None, dual.bound, deadline, "no plan from the dual")
+        return _fallback(inst, d, keep, None, dual.bound, stop, "no plan from the dual")
     inc, bound = _incumbent(d, start), dual.bound
     report("bound", objective=inc.loss, lower_bound=bound)
     if d.budget.size > 1 and relative_gap(inc.loss, bound) > OPTIMAL_GAP:
-        inc, bound = surrogate_dual(d, dual.mu, inc, bound, deadline, max_states)
+        inc, bound = surrogate_dual(d, dual.mu, inc, bound, stop, max_states)
         if math.isinf(bound):
             return Solution(
                 Status.INFEASIBLE, None, math.inf, "A surrogate relaxation is infeasible."
@@ -99,16 +99,16 @@ def solve_exact(
     if d.budget.size > 1:
         # The enumeration needs millions of partial plans here even from the optimum:
         # HiGHS, started from the polished plan, on the options of small reduced cost.
-        return _deepening(inst, d, st, inc, bound, deadline)
+        return _deepening(inst, d, st, inc, bound, stop)
     try:
-        quick = _enumerated(d, st, inc, max_states, deadline)
+        quick = _enumerated(d, st, inc, max_states, stop)
         if quick is not None:
             return Solution(Status.OPTIMAL, quick.choice, quick.loss)
-        best = search(d, st, inc, deadline, max_states)
-    except SearchAborted as stop:
-        if stop.reason == "time_limit":
-            return _timeout(stop.incumbent, bound)
-        return _deepening(inst, d, st, stop.incumbent, bound, deadline)
+        best = search(d, st, inc, stop, max_states)
+    except SearchAborted as aborted:
+        if aborted.reason == "time_limit":
+            return _timeout(aborted.incumbent, bound)
+        return _deepening(inst, d, st, aborted.incumbent, bound, stop)
     return Solution(Status.OPTIMAL, best.choice, best.loss)
 
 
@@ -127,12 +127,11 @@ def _deepening(
     while True:
         last = st.bound + step >= inc.loss
         threshold = min(st.bound + step, inc.loss)
-        keep = st.reduced <= (threshold - st.bound) * (1.0 + 1e-9) + 1e-12
+        keep = st.reduced <= (threshold - st.bound) * (1.0 + THRESHOLD_RTOL) + THRESHOLD_ATOL
         keep[d.rows, inc.choice] |= last
         report("milp", objective=inc.loss, lower_bound=lower)
-        remaining = None if math.isinf(deadline) else max(deadline - time.perf_counter(), 1e-3)
-        cutoff = threshold + 1e-9 * abs(threshold)
-        sol = _solve_kept(inst, d, keep, inc.choice, remaining, cutoff)
+        cutoff = threshold + THRESHOLD_RTOL * abs(threshold)
+        sol = _solve_kept(inst, d, keep, inc.choice, time_left(deadline), cutoff)
         if sol.choice is not None:
             choice = _expand_choice(keep, sol.choice)
             if d.objective(choice) < inc.loss:
@@ -191,8 +190,8 @@ def _fallback(
 ) -> Solution:
     """HiGHS on the options in ``keep`` (n, K): those reduced costs could not rule out."""
     report("milp", objective=math.inf if inc is None else inc.loss, lower_bound=bound)
-    remaining = None if math.isinf(deadline) else max(deadline - time.perf_counter(), 1e-3)
-    sol = _solve_kept(inst, d, keep, None if inc is None else inc.choice, remaining)
+    start = None if inc is None else inc.choice
+    sol = _solve_kept(inst, d, keep, start, time_left(deadline))
     note = f"MILP fallback ({why})."
     if sol.choice is None:
         if inc is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -10,7 +9,10 @@ import numpy as np
 import pytest
 
 from pruneplan.solver import AllocationProblem, AllocationResult, LayerProfile, Status, allocate
-from pruneplan.solver._baselines import lamp_scores
+from pruneplan.solver.allocation._baselines import lamp_scores
+from tests._factories import allowed_levels, cost_at
+
+from ._brute import brute_force
 
 BASELINES = ["uniform", "erk", "global_magnitude", "lamp", "random"]
 GRID = np.linspace(0.0, 1.0, 101)
@@ -264,42 +266,13 @@ def _instance(rng: np.random.Generator) -> tuple[list[LayerProfile], dict[str, f
     return layers, budget
 
 
-def _cost(layer: LayerProfile, resource: str) -> np.ndarray:
-    if resource == "params" and resource not in (layer.costs or {}):
-        return layer.size * (1.0 - np.asarray(layer.levels))
-    return np.asarray((layer.costs or {})[resource], dtype=float)
-
-
-def _allowed(layer: LayerProfile) -> np.ndarray:
-    levels = np.asarray(layer.levels)
-    return np.flatnonzero((levels >= layer.min_sparsity) & (levels <= layer.max_sparsity))
-
-
 def _extremes(layers: Sequence[LayerProfile], resource: str) -> tuple[float, float]:
-    ok = [_allowed(layer) for layer in layers]
-    costs = [_cost(layer, resource)[k] for layer, k in zip(layers, ok, strict=True)]
-    return float(sum(c.min() for c in costs)), float(sum(c.max() for c in costs))
+    costs = [[cost_at(layer, resource, k) for k in allowed_levels(layer)] for layer in layers]
+    return float(sum(min(c) for c in costs)), float(sum(max(c) for c in costs))
 
 
 def _brute_force(layers: Sequence[LayerProfile], budget: Mapping[str, float]) -> float:
-    """Smallest total loss over every plan (groups share a level index, bounds hold)."""
-    keys = [layer.group or layer.name for layer in layers]
-    items = list(dict.fromkeys(keys))
-    ranges = [range(np.asarray(layers[keys.index(item)].levels).size) for item in items]
-    best = math.inf
-    for pick in itertools.product(*ranges):
-        index = [pick[items.index(key)] for key in keys]
-        if any(k not in _allowed(layer) for layer, k in zip(layers, index, strict=True)):
-            continue
-        usage = {
-            r: sum(_cost(lay, r)[k] for lay, k in zip(layers, index, strict=True)) for r in budget
-        }
-        if all(usage[r] <= budget[r] * (1 + 1e-9) for r in budget):
-            best = min(
-                best,
-                sum(float(np.asarray(lay.loss)[k]) for lay, k in zip(layers, index, strict=True)),
-            )
-    return best
+    return brute_force(AllocationProblem(list(layers), dict(budget)))
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -314,12 +287,12 @@ def test_baselines_stay_within_every_budget(method: str, seed: int) -> None:
     assert result.status is Status.FEASIBLE, result.message
     index = [result.level_index[layer.name] for layer in layers]
     for resource, limit in budget.items():
-        used = sum(_cost(lay, resource)[k] for lay, k in zip(layers, index, strict=True))
+        used = sum(cost_at(lay, resource, k) for lay, k in zip(layers, index, strict=True))
         assert used <= limit * (1 + 1e-12), resource
         np.testing.assert_allclose(result.usage[resource], used)
     assert index[0] == index[1]  # the group
     for layer, k in zip(layers, index, strict=True):
-        assert k in _allowed(layer)
+        assert k in allowed_levels(layer)
     assert result.objective >= _brute_force(layers, budget) - 1e-12
     assert math.isfinite(result.objective) and result.method == method
 
@@ -328,7 +301,7 @@ def _uniform_plan(layers: Sequence[LayerProfile], target: float) -> list[int]:
     """Per layer the smallest allowed level >= target (the largest allowed if none)."""
     index = []
     for layer in layers:
-        ok = _allowed(layer)
+        ok = allowed_levels(layer)
         above = [int(k) for k in ok if np.asarray(layer.levels)[k] >= target]
         index.append(above[0] if above else int(ok[-1]))
     return index
@@ -344,7 +317,7 @@ def test_uniform_hits_the_budget_as_closely_as_its_rule_allows(seed: int) -> Non
     if smaller:  # the next smaller common target breaks a budget
         index = _uniform_plan(layers, max(smaller))
         used = {
-            r: sum(_cost(lay, r)[k] for lay, k in zip(layers, index, strict=True)) for r in budget
+            r: sum(cost_at(lay, r, k) for lay, k in zip(layers, index, strict=True)) for r in budget
         }
         assert any(used[r] > budget[r] for r in budget)
 

@@ -8,11 +8,12 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from pruneplan.solver import AllocationProblem, Status, allocate
-from pruneplan.solver._knapsack import dense
-from pruneplan.solver._lagrangian import dual_bound
-from pruneplan.solver._validate import validate_problem
+from pruneplan.solver.allocation._dense import dense
+from pruneplan.solver.allocation._lagrangian import dual_bound
+from pruneplan.solver.allocation._validate import validate_problem
+from tests._factories import layer, random_problem, realistic_problem
 
-from ._brute import brute_force, layer, random_problem, realistic_problem
+from ._brute import brute_force
 
 
 def lp_relaxation(problem: AllocationProblem) -> float:

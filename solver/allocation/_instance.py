@@ -14,7 +14,9 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
-from ._types import Frontier, Status
+from .._result import Status
+from .._tolerance import FIT_RTOL
+from ._types import Frontier
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -49,6 +51,37 @@ class Item:
     """shape (K,): summed loss of the members per option."""
     costs: F64
     """shape (R, K): summed cost per budgeted resource and option."""
+
+
+@dataclass(frozen=True, eq=False)
+class Columns:
+    """Every option of every item flattened: option ``k`` of item ``j`` is column ``start[j] + k``.
+
+    The columns of the 0-1 program, and the flat arrays the baselines index.
+    """
+
+    owner: I64
+    """shape (O,): item of each column."""
+    start: I64
+    """shape (J,): first column of each item."""
+    count: I64
+    """shape (J,): number of options of each item."""
+    loss: F64
+    """shape (O,)"""
+    costs: F64
+    """shape (R, O): cost per budgeted resource."""
+
+    def choice(self, chosen: I64) -> I64:
+        """Option per item from the columns ``chosen``, one per item."""
+        owner = self.owner[chosen]
+        choice = np.zeros(self.start.size, dtype=np.int64)
+        choice[owner] = chosen - self.start[owner]
+        return choice
+
+    def chosen(self, choice: I64) -> I64:
+        """The column of each item's option in ``choice`` (ascending)."""
+        picked: I64 = self.start + np.asarray(choice, dtype=np.int64)
+        return picked
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +124,19 @@ class Instance:
         return out
 
     @cached_property
+    def columns(self) -> Columns:
+        """The options of every item, flattened (the 0-1 program's columns)."""
+        count = self.n_options
+        start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+        return Columns(
+            owner=np.repeat(np.arange(self.n_items, dtype=np.int64), count),
+            start=start,
+            count=count,
+            loss=np.concatenate([item.loss for item in self.items]),
+            costs=np.concatenate([item.costs for item in self.items], axis=1),
+        )
+
+    @cached_property
     def _first(self) -> I64:
         return np.array([item.first for item in self.items], dtype=np.int64)
 
@@ -114,7 +160,7 @@ class Instance:
         total: F64 = self.cost_tensor[:, np.arange(self.n_items), choice].sum(axis=1)
         return total
 
-    def fits(self, choice: I64, *, rtol: float = 1e-9) -> bool:
+    def fits(self, choice: I64, *, rtol: float = FIT_RTOL) -> bool:
         """Whether a choice keeps every resource within its budget."""
         return bool(np.all(self.usage(choice) <= self.budget * (1.0 + rtol)))
 

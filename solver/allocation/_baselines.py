@@ -18,18 +18,17 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .._checks import Interval
+from .._errors import InvalidProblemError
+from .._result import Status, deadline
+from .._tolerance import BUDGET_RTOL, SNAP_TOL
 from ._instance import F64, I64, Instance, Solution
-from ._types import InvalidProblemError, Status
-from ._validate import Interval
+from ._validate import layer_label
 
 RANDOM_OPTIONS: dict[str, Interval] = {"n_samples": Interval(1, 10**7, integer=True)}
 
 Mask = NDArray[np.bool_]
 
-_SNAP_TOL = 1e-12
-"""A target within this of a level counts as that level (float noise in ``1 - eps * r``)."""
-_FIT_RTOL = 1e-12
-"""Relative slack on the budget, tighter than the check in ``allocate``."""
 _RANDOM_STEPS = 2**32
 """Positions of the density-scale search of one random sample (32 bisection steps)."""
 
@@ -57,19 +56,19 @@ class _Grid:
 
 
 def _grid(inst: Instance) -> _Grid:
-    count = np.array([item.loss.size for item in inst.items], dtype=np.int64)
+    cols = inst.columns
     first = np.array([item.first for item in inst.items], dtype=np.int64)
     heads = [inst.layers[item.members[0]].levels for item in inst.items]
     return _Grid(
         owner=inst.item_of_layer(),
         first=first,
-        count=count,
-        start=np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64),
+        count=cols.count,
+        start=cols.start,
         sparsity=np.concatenate(
-            [lv[f : f + c] for lv, f, c in zip(heads, first, count, strict=True)]
+            [lv[f : f + c] for lv, f, c in zip(heads, first, cols.count, strict=True)]
         ),
-        loss=np.concatenate([item.loss for item in inst.items]),
-        costs=np.concatenate([item.costs for item in inst.items], axis=1),
+        loss=cols.loss,
+        costs=cols.costs,
         budget=inst.budget,
     )
 
@@ -84,7 +83,7 @@ def _padded(rows: Sequence[F64]) -> F64:
 
 def _round_up(levels: F64, target: F64) -> I64:
     """Per row, the index of the smallest level >= ``target`` (the row length if none)."""
-    index: I64 = np.sum(levels < target[:, None] - _SNAP_TOL, axis=1).astype(np.int64)
+    index: I64 = np.sum(levels < target[:, None] - SNAP_TOL, axis=1).astype(np.int64)
     return index
 
 
@@ -110,7 +109,7 @@ def _usage(grid: _Grid, choice: I64) -> F64:
 
 def _fits(grid: _Grid, choice: I64) -> Mask:
     usage = _usage(grid, choice)
-    limit = grid.budget.reshape((-1,) + (1,) * (usage.ndim - 1)) * (1.0 + _FIT_RTOL)
+    limit = grid.budget.reshape((-1,) + (1,) * (usage.ndim - 1)) * (1.0 + BUDGET_RTOL)
     ok: Mask = np.all(usage <= limit, axis=0)
     return ok
 
@@ -134,7 +133,7 @@ def _bisect(fits: Callable[[I64], Mask], last: int, n: int) -> tuple[I64, Mask]:
 
 def _too_much(grid: _Grid, choice: I64, resources: Sequence[str]) -> str:
     usage = _usage(grid, choice)
-    over = np.flatnonzero(usage > grid.budget * (1.0 + _FIT_RTOL)).tolist()
+    over = np.flatnonzero(usage > grid.budget * (1.0 + BUDGET_RTOL)).tolist()
     return ", ".join(f"{resources[r]} {usage[r]:.6g} > {grid.budget[r]:.6g}" for r in over)
 
 
@@ -201,7 +200,10 @@ def _require(inst: Instance, field: str, method: str, why: str) -> None:
     for i, layer in enumerate(inst.layers):
         if getattr(layer, field) is None:
             raise InvalidProblemError(
-                f"layers[{i}].{field}", f"given for method {method!r} ({why})", "None"
+                f"layers[{i}].{field}",
+                f"given for method {method!r} ({why})",
+                "None",
+                label=f"{layer_label(i, layer.name)}.{field}",
             )
 
 
@@ -351,11 +353,16 @@ def solve_global_magnitude(inst: Instance, *, time_limit: float | None, seed: in
     """
     del time_limit, seed
     _require(inst, "magnitudes", "global_magnitude", "the weight magnitude at which levels cut")
-    keys = _padded([layer.magnitudes for layer in inst.layers if layer.magnitudes is not None])
-    candidates = np.unique(keys[np.isfinite(keys)])
-    return snap_and_bisect(
-        inst, "global_magnitude", "threshold", candidates, lambda t: _round_down(keys, t)
-    )
+    keys = [layer.magnitudes for layer in inst.layers if layer.magnitudes is not None]
+    return _threshold_rule(inst, "global_magnitude", "threshold", keys)
+
+
+def _threshold_rule(inst: Instance, name: str, scalar: str, keys: Sequence[F64]) -> Solution:
+    """One global threshold on a non-decreasing key per level: each layer takes the last
+    level whose key is at most the threshold (see `snap_and_bisect`)."""
+    padded = _padded(keys)
+    candidates = np.unique(padded[np.isfinite(padded)])
+    return snap_and_bisect(inst, name, scalar, candidates, lambda t: _round_down(padded, t))
 
 
 def lamp_scores(levels: F64, magnitudes: F64, size: int) -> F64:
@@ -460,17 +467,12 @@ def solve_lamp(inst: Instance, *, time_limit: float | None, seed: int) -> Soluti
     """
     del time_limit, seed
     _require(inst, "magnitudes", "lamp", "LAMP scores come from the cut magnitudes")
-    keys = _padded(
-        [
-            lamp_scores(layer.levels, layer.magnitudes, layer.size)
-            for layer in inst.layers
-            if layer.magnitudes is not None
-        ]
-    )
-    candidates = np.unique(keys[np.isfinite(keys)])
-    return snap_and_bisect(
-        inst, "lamp", "LAMP threshold", candidates, lambda t: _round_down(keys, t)
-    )
+    keys = [
+        lamp_scores(layer.levels, layer.magnitudes, layer.size)
+        for layer in inst.layers
+        if layer.magnitudes is not None
+    ]
+    return _threshold_rule(inst, "lamp", "LAMP threshold", keys)
 
 
 def _random_plans(grid: _Grid, raw: F64) -> tuple[I64, Mask]:
@@ -480,7 +482,7 @@ def _random_plans(grid: _Grid, raw: F64) -> tuple[I64, Mask]:
 
     def plan(position: I64) -> I64:
         eps = np.tan(0.5 * np.pi * (1.0 - position / _RANDOM_STEPS))
-        target = np.clip(1.0 - eps[:, None] * raw, -1.0, 1.5) + band - _SNAP_TOL
+        target = np.clip(1.0 - eps[:, None] * raw, -1.0, 1.5) + band - SNAP_TOL
         index: I64 = np.clip(np.searchsorted(flat, target) - grid.start, 0, grid.count - 1)
         return index
 
@@ -539,11 +541,11 @@ def solve_random(
     """
     grid = _grid(inst)
     rng = np.random.default_rng(seed)
-    deadline = math.inf if time_limit is None else time.perf_counter() + time_limit
+    stop = deadline(time_limit)
     chunk = max(1, min(n_samples, 4096, 2**20 // max(1, grid.first.size * grid.budget.size)))
     best: I64 | None = None
     best_loss, done, feasible = math.inf, 0, 0
-    while done < n_samples and (best is None or time.perf_counter() < deadline):
+    while done < n_samples and (best is None or time.perf_counter() < stop):
         raw = rng.random((min(chunk, n_samples - done), grid.first.size))
         plans, ok = _random_plans(grid, raw)
         loss = np.where(ok, grid.loss[grid.start + plans].sum(axis=1), math.inf)

@@ -8,19 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._errors import InvalidProblemError
-from ._result import Certificate, Status, relative_gap
+from .._result import Certificate
 
-__all__ = [
-    "AllocationProblem",
-    "AllocationResult",
-    "Frontier",
-    "InvalidProblemError",
-    "LayerProfile",
-    "Status",
-    "kept_count",
-    "relative_gap",
-]
+__all__ = ["AllocationProblem", "AllocationResult", "Frontier", "LayerProfile", "kept_count"]
 
 
 @dataclass(frozen=True, eq=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import re
 from dataclasses import replace
 from typing import Any
@@ -36,109 +37,109 @@ PROBLEMS: list[tuple[str, AllocationProblem, str]] = [
     (
         "loss-nan",
         _problem(_layer(loss=[0.0, math.nan, 0.4])),
-        "layers[0].loss: must be finite and >= 0; got nan at index 1.",
+        'layers[0] ("a").loss: must be finite and >= 0; got nan at index 1.',
     ),
     (
         "loss-inf",
         _problem(_layer(), _layer("b", loss=[0.0, 0.1, math.inf])),
-        "layers[1].loss: must be finite and >= 0; got inf at index 2.",
+        'layers[1] ("b").loss: must be finite and >= 0; got inf at index 2.',
     ),
     (
         "loss-negative",
         _problem(_layer(loss=[0.0, -0.1, 0.4])),
-        "layers[0].loss: must be finite and >= 0; got -0.1 at index 1.",
+        'layers[0] ("a").loss: must be finite and >= 0; got -0.1 at index 1.',
     ),
     (
         "levels-nan",
         _problem(_layer(levels=[0.0, math.nan, 0.9])),
-        "layers[0].levels: must be finite; got nan at index 1.",
+        'layers[0] ("a").levels: must be finite; got nan at index 1.',
     ),
     (
         "levels-not-ascending",
         _problem(_layer(levels=[0.0, 0.5, 0.5])),
-        "layers[0].levels: must be strictly ascending; got 0.5 at index 2 after 0.5.",
+        'layers[0] ("a").levels: must be strictly ascending; got 0.5 at index 2 after 0.5.',
     ),
     (
         "levels-descending",
         _problem(_layer(levels=[0.0, 0.9, 0.5])),
-        "layers[0].levels: must be strictly ascending; got 0.5 at index 2 after 0.9.",
+        'layers[0] ("a").levels: must be strictly ascending; got 0.5 at index 2 after 0.9.',
     ),
     (
         "levels-above-1",
         _problem(_layer(levels=[0.0, 0.5, 1.5])),
-        "layers[0].levels: must be in [0, 1]; got 1.5 at index 2.",
+        'layers[0] ("a").levels: must be in [0, 1]; got 1.5 at index 2.',
     ),
     (
         "levels-below-0",
         _problem(_layer(levels=[-0.1, 0.5, 0.9])),
-        "layers[0].levels: must be in [0, 1]; got -0.1 at index 0.",
+        'layers[0] ("a").levels: must be in [0, 1]; got -0.1 at index 0.',
     ),
     (
         "levels-empty",
         _problem(_layer(levels=[], loss=[])),
-        "layers[0].levels: must be at least one level; got an empty sequence.",
+        'layers[0] ("a").levels: must be at least one level; got an empty sequence.',
     ),
     (
         "levels-scalar",
         _problem(_layer(levels=0.5, loss=[0.0])),
-        "layers[0].levels: must be a 1-D sequence of numbers; got shape ().",
+        'layers[0] ("a").levels: must be a 1-D sequence of numbers; got shape ().',
     ),
     (
         "levels-text",
         _problem(_layer(levels=["a", "b"])),
-        "layers[0].levels: must be a 1-D sequence of numbers; got ['a', 'b'].",
+        "layers[0] (\"a\").levels: must be a 1-D sequence of numbers; got ['a', 'b'].",
     ),
     (
         "loss-length",
         _problem(_layer(loss=[0.0, 0.1])),
-        "layers[0].loss: must be one value per level (3 values); got 2 values.",
+        'layers[0] ("a").loss: must be one value per level (3 values); got 2 values.',
     ),
     (
         "costs-length",
         _problem(_layer(costs={"flops": [3.0, 2.0]})),
-        "layers[0].costs.flops: must be one value per level (3 values); got 2 values.",
+        'layers[0] ("a").costs.flops: must be one value per level (3 values); got 2 values.',
     ),
     (
         "costs-negative",
         _problem(_layer(costs={"flops": [3.0, -2.0, 1.0]})),
-        "layers[0].costs.flops: must be finite and >= 0; got -2.0 at index 1.",
+        'layers[0] ("a").costs.flops: must be finite and >= 0; got -2.0 at index 1.',
     ),
     (
         "costs-not-mapping",
         _problem(_layer(costs=[1.0, 2.0, 3.0])),
-        "layers[0].costs: must be None or a mapping of resource -> per-level cost; "
+        'layers[0] ("a").costs: must be None or a mapping of resource -> per-level cost; '
         "got [1.0, 2.0, 3.0].",
     ),
     (
         "magnitudes-length",
         _problem(_layer(magnitudes=[0.0, 1.0])),
-        "layers[0].magnitudes: must be one value per level (3 values); got 2 values.",
+        'layers[0] ("a").magnitudes: must be one value per level (3 values); got 2 values.',
     ),
     (
         "magnitudes-falling",
         _problem(_layer(magnitudes=[0.0, 2.0, 1.0])),
-        "layers[0].magnitudes: must be non-decreasing (a sparser level cuts at a larger "
+        'layers[0] ("a").magnitudes: must be non-decreasing (a sparser level cuts at a larger '
         "magnitude); got 1.0 at index 2 after 2.0.",
     ),
     (
         "size-zero",
         _problem(_layer(size=0)),
-        "layers[0].size: must be an integer >= 1; got 0.",
+        'layers[0] ("a").size: must be an integer in [1, 9007199254740992]; got 0.',
     ),
     (
         "size-float",
         _problem(_layer(size=100.0)),
-        "layers[0].size: must be an integer >= 1; got 100.0.",
+        'layers[0] ("a").size: must be an integer in [1, 9007199254740992]; got 100.0.',
     ),
     (
         "shape-size-mismatch",
         _problem(_layer(shape=(10, 11))),
-        "layers[0].shape: must be a shape with 100 elements (= size); got (10, 11) with 110.",
+        'layers[0] ("a").shape: must be a shape with 100 elements (= size); got (10, 11) with 110.',
     ),
     (
         "shape-not-a-tuple",
         _problem(_layer(shape=100)),
-        "layers[0].shape: must be a non-empty tuple of integers >= 1; got 100.",
+        'layers[0] ("a").shape: must be a non-empty tuple of integers >= 1; got 100.',
     ),
     (
         "duplicate-names",
@@ -173,7 +174,7 @@ PROBLEMS: list[tuple[str, AllocationProblem, str]] = [
     (
         "resource-missing-on-a-layer",
         _problem(_layer(costs={"flops": [3.0, 2.0, 1.0]}), _layer("b"), budget={"flops": 5.0}),
-        "layers[1].costs: must be a cost for every budgeted resource (missing 'flops'); "
+        "layers[1] (\"b\").costs: must be a cost for every budgeted resource (missing 'flops'); "
         "got resources ['params'].",
     ),
     (
@@ -209,40 +210,41 @@ PROBLEMS: list[tuple[str, AllocationProblem, str]] = [
     (
         "min-above-max",
         _problem(_layer(min_sparsity=0.8, max_sparsity=0.5)),
-        "layers[0].min_sparsity: must be <= max_sparsity (0.5); got 0.8.",
+        'layers[0] ("a").min_sparsity: must be <= max_sparsity (0.5); got 0.8.',
     ),
     (
         "max-above-1",
         _problem(_layer(max_sparsity=1.5)),
-        "layers[0].max_sparsity: must be in [0, 1]; got 1.5.",
+        'layers[0] ("a").max_sparsity: must be in [0, 1]; got 1.5.',
     ),
     (
         "min-nan",
         _problem(_layer(min_sparsity=math.nan)),
-        "layers[0].min_sparsity: must be in [0, 1]; got nan.",
+        'layers[0] ("a").min_sparsity: must be in [0, 1]; got nan.',
     ),
     (
         "no-level-within-bounds",
         _problem(_layer(min_sparsity=0.6, max_sparsity=0.8)),
-        "layers[0].levels: must be at least one level in [min_sparsity, max_sparsity] = "
+        'layers[0] ("a").levels: must be at least one level in [min_sparsity, max_sparsity] = '
         "[0.6, 0.8]; got levels from 0.0 to 0.9.",
     ),
     (
         "group-different-levels",
         _problem(_layer(group="g"), _layer("b", levels=[0.0, 0.5, 0.8], group="g")),
-        "layers[1].levels: must be the same levels as layers[0] ('a'), which shares group 'g'; "
-        "got 3 levels differing from it.",
+        'layers[1] ("b").levels: must be the same levels as layers[0] '
+        "('a'), which shares group 'g'; got 3 levels differing from it.",
     ),
     (
         "group-bounds-disjoint",
         _problem(_layer(group="g", max_sparsity=0.5), _layer("b", group="g", min_sparsity=0.9)),
-        "layers[0].group: must be a group whose members' [min_sparsity, max_sparsity] overlap "
-        "on a level; got group 'g' with common range [0.9, 0.5].",
+        'layers[0] ("a").group: must be a group whose members'
+        "' [min_sparsity, max_sparsity] overlap on a level; got group 'g' with common range "
+        "[0.9, 0.5].",
     ),
     (
         "group-empty-name",
         _problem(_layer(group="")),
-        "layers[0].group: must be None or a non-empty string; got ''.",
+        "layers[0] (\"a\").group: must be None or a non-empty string; got ''.",
     ),
 ]
 
@@ -328,19 +330,19 @@ def test_bad_option_raises_exact_message(kwargs: dict[str, Any], message: str) -
         (
             "erk",
             "layers[1].shape",
-            "layers[1].shape: must be given for method 'erk' (ERK density is proportional "
+            "layers[1] (\"b\").shape: must be given for method 'erk' (ERK density is proportional "
             "to sum(shape) / prod(shape)); got None.",
         ),
         (
             "global_magnitude",
             "layers[1].magnitudes",
-            "layers[1].magnitudes: must be given for method 'global_magnitude' "
+            "layers[1] (\"b\").magnitudes: must be given for method 'global_magnitude' "
             "(the weight magnitude at which levels cut); got None.",
         ),
         (
             "lamp",
             "layers[1].magnitudes",
-            "layers[1].magnitudes: must be given for method 'lamp' "
+            "layers[1] (\"b\").magnitudes: must be given for method 'lamp' "
             "(LAMP scores come from the cut magnitudes); got None.",
         ),
     ],
@@ -355,7 +357,7 @@ def test_error_subclasses_value_error_and_carries_field() -> None:
     assert issubclass(InvalidProblemError, ValueError)
     error = _raises(
         _problem(_layer(), _layer("b", loss=[0.0, -1.0, 0.0])),
-        "layers[1].loss: must be finite and >= 0; got -1.0 at index 1.",
+        'layers[1] ("b").loss: must be finite and >= 0; got -1.0 at index 1.',
     )
     assert error.field == "layers[1].loss"
     assert (error.allowed, error.got) == ("finite and >= 0", "-1.0 at index 1")
@@ -363,10 +365,35 @@ def test_error_subclasses_value_error_and_carries_field() -> None:
         allocate(_problem(budget={"params": -1.0}))
 
 
+def test_messages_name_the_layer_and_fields_stay_plain_paths() -> None:
+    layers = [_layer(f"blocks.{i}.w") for i in range(5)]
+    layers[3] = _layer("blocks.3.w", loss=[0.0, 0.1, math.nan])
+    error = _raises(
+        _problem(*layers),
+        'layers[3] ("blocks.3.w").loss: must be finite and >= 0; got nan at index 2.',
+    )
+    assert (error.field, error.label) == ("layers[3].loss", 'layers[3] ("blocks.3.w").loss')
+    quoted = _layer('say "hi"', size=0)
+    error = _raises(
+        _problem(quoted),
+        'layers[0] ("say \\"hi\\"").size: must be an integer in [1, 9007199254740992]; got 0.',
+    )
+    assert error.field == "layers[0].size"
+
+
+def test_errors_survive_pickling() -> None:
+    error = _raises(
+        _problem(_layer(), _layer("b", loss=[0.0, -1.0, 0.0])),
+        'layers[1] ("b").loss: must be finite and >= 0; got -1.0 at index 1.',
+    )
+    again = pickle.loads(pickle.dumps(error))
+    assert (str(again), again.field, again.label) == (str(error), error.field, error.label)
+
+
 def test_numpy_values_print_as_plain_numbers() -> None:
     _raises(
         _problem(_layer(loss=np.array([0.0, np.nan, 1.0], dtype=np.float32))),
-        "layers[0].loss: must be finite and >= 0; got nan at index 1.",
+        'layers[0] ("a").loss: must be finite and >= 0; got nan at index 1.',
     )
     _raises(
         _problem(),
