@@ -23,6 +23,8 @@ def explicit_graph(features: F64, offset: float, neighbours: I64 | None) -> tupl
     n = features.shape[0]
     if neighbours is None:
         u, v = np.triu_indices(n, 1)
+        costs = (features @ features.T)[u, v] - offset
+        return np.column_stack([u, v]).astype(np.int64), costs
     else:
         rows = np.repeat(np.arange(n), neighbours.shape[1])
         pairs = np.sort(np.column_stack([rows, neighbours.reshape(-1)]), axis=1)
