@@ -22,3 +22,6 @@ LEVEL_TOL = 1e-12
 
 SNAP_TOL = 1e-12
 """Slack of the baselines when they snap a target to the level grid."""
+
+CLUSTER_MOVE_RTOL = 1e-9
+"""Clustering element moves: smallest gain, relative to the element's affinity scale, acted on."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .._tolerance import CLUSTER_MOVE_RTOL
 from ._cost import canonical
 
 __all__ = ["EXACT_KNN_MAX", "KnnOutcome", "knn_graph", "multicut_knn", "refine_moves"]
@@ -28,9 +29,6 @@ EXACT_KNN_MAX = 20_000
 
 BLOCK_ENTRIES = 1 << 22
 """Entries of one block of the exact kNN products."""
-
-MOVE_TOL = 1e-9
-"""Relative improvement (of the element's affinity scale) below which a move is not made."""
 
 
 @dataclass
@@ -204,14 +202,14 @@ def refine_moves(
         cands = np.column_stack([labels[neighbours], np.full(n, -1)])
         gain = _gains(features, labels, sums, sizes, cands, offset)
         best = gain.min(axis=1)
-        movers = np.flatnonzero(best < -MOVE_TOL * scale)
+        movers = np.flatnonzero(best < -CLUSTER_MOVE_RTOL * scale)
         if movers.size == 0 or time.perf_counter() > deadline:
             break
         for i in movers[np.argsort(best[movers], kind="stable")].tolist():
             row = np.append(labels[neighbours[i]], -1)[None, :]
             g = _gains(features[i : i + 1], labels[i : i + 1], sums, sizes, row, offset)[0]
             c = int(np.argmin(g))
-            if g[c] >= -MOVE_TOL * scale[i] or (row[0, c] < 0 and sizes[labels[i]] == 1):
+            if g[c] >= -CLUSTER_MOVE_RTOL * scale[i] or (row[0, c] < 0 and sizes[labels[i]] == 1):
                 continue
             target = int(row[0, c]) if row[0, c] >= 0 else free.pop()
             src = int(labels[i])
