@@ -16,11 +16,11 @@ from .._checks import COMMON_OPTIONS, Interval, validate_options
 from .._errors import InvalidProblemError
 from .._registry import Method, lookup
 from .._result import Status, deadline, relative_gap, status_for_gap
-from ._cost import cut_cost, representatives
+from ._cost import cut_cost, negative_part, representatives
 from ._elf import multicut_elf
-from ._gaec import gaec
+from ._gaec import gaec, partners
 from ._ilp import ILP_MAX_N, multicut_ilp
-from ._knn import multicut_knn
+from ._knn import knn_graph, multicut_knn
 from ._types import ClusteringProblem, ClusteringResult
 from ._validate import Group, Instance, validate_problem
 
@@ -46,24 +46,41 @@ class Solved:
         return int(self.labels.max()) + 1
 
 
-def _gaec(x: F64, offset: float, *, limit: float, seed: int) -> Solved:
-    out = gaec(x, offset, deadline=limit)
-    return Solved(out.labels, out.lower_bound, out.timed_out)
+Cache = dict[Any, Any]
+"""Per-solve memo keyed by ``id(features)``: what several offsets of a search can share."""
 
 
-def _knn(
-    x: F64, offset: float, *, limit: float, seed: int, k: int = 10, refine: int = 3, nprobe: int = 8
-) -> Solved:
-    out = multicut_knn(x, offset, k=k, refine=refine, nprobe=nprobe, seed=seed, deadline=limit)
+def _gaec(x: F64, offset: float, *, limit: float, seed: int, cache: Cache) -> Solved:
+    if id(x) not in cache:
+        cache[id(x)] = partners(x)
+    out = gaec(x, offset, deadline=limit, first=cache[id(x)])
     return Solved(out.labels, -math.inf, out.timed_out)
 
 
-def _ilp(x: F64, offset: float, *, limit: float, seed: int) -> Solved:
+def _knn(
+    x: F64,
+    offset: float,
+    *,
+    limit: float,
+    seed: int,
+    cache: Cache,
+    k: int = 10,
+    refine: int = 3,
+    nprobe: int = 8,
+) -> Solved:
+    key = (id(x), k, nprobe)
+    if key not in cache:
+        cache[key] = knn_graph(x, k, nprobe=nprobe, seed=seed)
+    out = multicut_knn(x, offset, refine=refine, seed=seed, deadline=limit, neighbours=cache[key])
+    return Solved(out.labels, -math.inf, out.timed_out)
+
+
+def _ilp(x: F64, offset: float, *, limit: float, seed: int, cache: Cache) -> Solved:
     out = multicut_ilp(x, offset, deadline=limit)
     return Solved(out.labels, out.lower_bound, out.timed_out)
 
 
-def _elf(x: F64, offset: float, *, limit: float, seed: int, **opts: int) -> Solved:
+def _elf(x: F64, offset: float, *, limit: float, seed: int, cache: Cache, **opts: int) -> Solved:
     return Solved(multicut_elf(x, offset, seed=seed, **opts))
 
 
@@ -187,7 +204,14 @@ def _result(
         objective += cut_cost(g.features, s.labels, theta)
         r = representatives(g.features, s.labels, g.importance)
         labels[g.name], reps[g.name], merge[g.name] = s.labels, r, r[s.labels]
-    bounds = [s.lower_bound for s in solved]
+    bounds = [
+        s.lower_bound
+        if name == "ilp"
+        else negative_part(g.features, theta)
+        if g.n <= AUTO_DENSE_MAX
+        else -math.inf
+        for g, theta, s in zip(inst.groups, offsets, solved, strict=True)
+    ]
     lower = math.fsum(bounds) if all(math.isfinite(b) for b in bounds) else -math.inf
     lower = min(lower, objective)
     gap = relative_gap(objective, lower)
@@ -253,8 +277,8 @@ def cluster(
     -------
     ClusteringResult
         ``OPTIMAL`` only from ``ilp`` at a given offset; heuristics return ``FEASIBLE`` with
-        the bound :math:`\sum_{i<j} \min(0, \langle f_i, f_j\rangle - \theta)` (``gaec``)
-        or none.
+        the bound :math:`\sum_{i<j} \min(0, \langle f_i, f_j\rangle - \theta)` for groups
+        of at most ``AUTO_DENSE_MAX`` elements, none above.
 
     Raises
     ------
@@ -288,8 +312,12 @@ def cluster(
                 )
     limit = deadline(common["time_limit"])
 
+    cache: Cache = {}
+
     def solve(x: F64, offset: float) -> Solved:
-        out: Solved = spec.solve(x, offset, limit=limit, seed=common["seed"], **checked)
+        out: Solved = spec.solve(
+            x, offset, limit=limit, seed=common["seed"], cache=cache, **checked
+        )
         return out
 
     offsets, solved = _solve_all(inst, solve, steps, limit)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["canonical", "cluster_sums", "cut_cost", "representatives"]
+__all__ = ["canonical", "cluster_sums", "cut_cost", "negative_part", "representatives"]
+
+BLOCK_ENTRIES = 1 << 22
+"""Entries of one block of a pairwise pass (32 MiB of float64)."""
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -60,3 +63,20 @@ def representatives(features: F64, labels: I64, importance: F64 | None) -> I64:
     order = np.lexsort((np.arange(labels.size), -score, labels))  # by label, best first
     first = np.searchsorted(labels[order], np.arange(k))
     return np.ascontiguousarray(order[first], dtype=np.int64)
+
+
+def negative_part(features: F64, offset: float) -> float:
+    r"""The lower bound :math:`\sum_{i<j} \min(0, \langle f_i, f_j\rangle - \theta)` on any cut.
+
+    Cutting exactly the repulsive pairs and joining the attractive ones is the best any
+    partition could do. O(n^2 d) in blocks.
+    """
+    n = features.shape[0]
+    step = max(1, BLOCK_ENTRIES // max(n, 1))
+    total = 0.0
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        block = features[lo:hi] @ features.T - offset
+        diagonal = np.minimum(block[np.arange(hi - lo), np.arange(lo, hi)], 0.0).sum()
+        total += float(np.minimum(block, 0.0).sum() - diagonal) / 2.0
+    return total

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from ._cost import canonical, cluster_sums
 
-__all__ = ["GaecOutcome", "gaec"]
+__all__ = ["GaecOutcome", "gaec", "partners"]
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -32,11 +32,10 @@ DEADLINE_EVERY = 256
 
 @dataclass
 class GaecOutcome:
-    """Labels (canonical), the cost of every contraction in order, a bound, whether timed out."""
+    """Labels (canonical), the cost of every contraction in order, whether timed out."""
 
     labels: I64
     merge_costs: list[float] = field(default_factory=list)
-    lower_bound: float = -math.inf
     timed_out: bool = False
 
 
@@ -53,6 +52,7 @@ class _State:
         self.query = np.ascontiguousarray(np.column_stack([sums, sizes]))
         self.key = np.ascontiguousarray(np.column_stack([sums, -offset * sizes]))
         k = sizes.size
+        self.offset = offset
         self.ids = np.arange(k, dtype=np.int64)  # position -> cluster id
         self.pos = np.arange(k, dtype=np.int64)  # cluster id -> position
         self.dead = np.zeros(k, dtype=bool)  # per position
@@ -126,20 +126,37 @@ class _State:
             parent = up
 
 
-def _initial(state: _State, singletons: bool) -> float:
-    """Every row's best partner, block by block; the bound :math:`\\sum \\min(0, a_{ij})`."""
+def partners(features: F64) -> tuple[I64, F64]:
+    """Each element's best partner :math:`\\arg\\max_{j \\ne i} \\langle f_i, f_j\\rangle` and the
+    inner product (ties: lowest ``j``): the first GAEC step at every offset, in blocks."""
+    n = features.shape[0]
+    best = np.zeros(n, dtype=np.int64)
+    inner = np.full(n, -np.inf)
+    step = max(1, BLOCK_ENTRIES // max(n, 1))
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        block = features[lo:hi] @ features.T
+        block[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf
+        best[lo:hi] = np.argmax(block, axis=1)
+        inner[lo:hi] = block[np.arange(hi - lo), best[lo:hi]]
+    return best, inner
+
+
+def _initial(state: _State, first: tuple[I64, F64] | None) -> None:
+    """Every cluster's best partner: from ``first`` (singletons), else block by block."""
+    if first is not None:
+        for a, b, v in zip(range(first[0].size), first[0].tolist(), first[1].tolist(), strict=True):
+            if v > -math.inf:
+                state.heap.append((-(v - state.offset), a, b, 0, 0))
+        heapq.heapify(state.heap)
+        return
     n = state.ids.size
     step = max(1, BLOCK_ENTRIES // max(n, 1))
-    bound = 0.0
     for lo in range(0, n, step):
         rows = np.arange(lo, min(n, lo + step), dtype=np.int64)
         raw = (state.key @ state.query[rows].T).T
-        if singletons:
-            diagonal = np.minimum(raw[np.arange(rows.size), rows], 0.0).sum()
-            bound += float(np.minimum(raw, 0.0).sum() - diagonal) / 2.0
         raw[np.arange(rows.size), rows] = -np.inf
         state.push_best(rows, raw)
-    return bound if singletons else -math.inf
 
 
 def gaec(
@@ -150,6 +167,7 @@ def gaec(
     n_clusters: int | None = None,
     deadline: float = math.inf,
     record: bool = False,
+    first: tuple[I64, F64] | None = None,
 ) -> GaecOutcome:
     r"""Greedy additive edge contraction of the dense multicut, factorised.
 
@@ -172,10 +190,13 @@ def gaec(
         `time.perf_counter` instant after which the contraction stops (``timed_out``).
     record : bool
         Keep the cost of every contraction in ``merge_costs``.
+    first : (ndarray, ndarray), optional
+        `partners` of ``features``, when several offsets are tried on the same features.
 
     Notes
     -----
-    Each cluster keeps its best partner in a lazy heap; an entry whose partner has been
+    The first step's partners do not depend on the offset (`partners`). Each cluster
+    keeps its best partner in a lazy heap; an entry whose partner has been
     contracted is re-searched when it surfaces. The best pair is always found (the later
     of its two clusters searched over the other), so this is exactly the complete-graph
     GAEC. O(n^2 d) time for the first pass (in blocks) and one O(n d) product per
@@ -186,11 +207,14 @@ def gaec(
     A. Abbas, P. Swoboda, "ClusterFuG: Clustering Fully connected Graphs by Multicut",
     ICML 2023. T. Beier et al., "Fusion moves for correlation clustering", CVPR 2015.
     """
+    singletons = init is None
     init = np.arange(features.shape[0], dtype=np.int64) if init is None else canonical(init)
     sums, sizes = cluster_sums(features, init)
     state = _State(sums, sizes, offset)
     outcome = GaecOutcome(init)
-    outcome.lower_bound = _initial(state, singletons=bool(sizes.size == features.shape[0]))
+    if singletons and first is None:
+        first = partners(features)
+    _initial(state, first if singletons else None)
     target = 1 if n_clusters is None else n_clusters
     count = 0
     while state.live > target:
