@@ -10,7 +10,7 @@ is the reference's time divided by the row's (wall, and CPU in brackets); ``obj 
 ``(objective - reference objective) / |reference objective|`` (negative: better than it).
 The reference row is bioimage-cpp's GAEC; its time includes building the explicit graph.
 
-Usage: ``python benchmarks/clustering.py [--quick] [--json PATH]``
+Usage: ``python benchmarks/clustering.py [--quick] [--sizes N ...] [--json PATH]``
 """
 
 from __future__ import annotations
@@ -105,8 +105,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n = 200 and 600 only")
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--sizes", type=int, nargs="+", help="these n instead")
     args = parser.parse_args()
     sizes = [200, 600] if args.quick else [1_000, 4_000, 10_000, 100_000]
+    sizes = args.sizes or sizes
     print("| n | method | time s | cpu s | of it kNN s | clusters | objective | obj gap | vs ref |")
     print("|---|---|---|---|---|---|---|---|---|")
     rows = []

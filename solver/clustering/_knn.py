@@ -94,6 +94,29 @@ def knn_graph(features: F64, k: int, *, nprobe: int = 8, seed: int = 0) -> I64:
     return _exact_knn(features, k)
 
 
+def _symmetric_edges(neighbours: I64) -> tuple[I64, I64]:
+    """Both directions of every kNN edge, once each, sorted by ``(u, v)``; no self-loops."""
+    n, k = neighbours.shape
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
+    cols = neighbours.reshape(-1).astype(np.int64)
+    u = np.concatenate([rows, cols])
+    v = np.concatenate([cols, rows])
+    keep = u != v
+    code = np.sort(u[keep] * n + v[keep])
+    code = code[np.concatenate([code[:1] == code[:1], code[1:] != code[:-1]])]
+    return code // n, code % n
+
+
+def _edge_inner(features: F64, u: I64, v: I64) -> F64:
+    """``<f_u, f_v>`` per edge, in chunks (no (E, d) gathers)."""
+    out = np.empty(u.size)
+    step = max(1, BLOCK_ENTRIES // (2 * features.shape[1]))
+    for lo in range(0, u.size, step):
+        a, b = u[lo : lo + step], v[lo : lo + step]
+        out[lo : lo + step] = np.einsum("ij,ij->i", features[a], features[b])
+    return out
+
+
 class _Sparse:
     """Clusters over candidate adjacency sets; one best-partner entry per cluster in a heap."""
 
@@ -104,15 +127,16 @@ class _Sparse:
         self.offset = offset
         self.gen = np.zeros(n, dtype=np.int64)
         self.parent = np.arange(n, dtype=np.int64)
-        self.adj: list[set[int]] = [set() for _ in range(n)]
-        for i, row in enumerate(neighbours.tolist()):
-            for j in row:
-                if j != i:
-                    self.adj[i].add(j)
-                    self.adj[j].add(i)
-        self.heap: list[tuple[float, int, int, int, int]] = []
-        for a in range(n):
-            self.search(a)
+        u, v = _symmetric_edges(neighbours)
+        starts = np.searchsorted(u, np.arange(n + 1))
+        v_list, cut = v.tolist(), starts.tolist()
+        self.adj: list[set[int]] = [set(v_list[cut[i] : cut[i + 1]]) for i in range(n)]
+        # first partners, all at once: the largest cost per node, ties to the lowest index
+        values = _edge_inner(features, u, v) - offset
+        order = np.lexsort((v, -values, u))
+        first = order[starts[:-1][starts[:-1] < starts[1:]]]
+        self.heap = [(-float(values[e]), int(u[e]), int(v[e]), 0, 0) for e in first.tolist()]
+        heapq.heapify(self.heap)
 
     def search(self, a: int) -> None:
         if not self.adj[a]:
@@ -175,7 +199,10 @@ def _gains(features: F64, labels: I64, sums: F64, sizes: F64, cands: I64, offset
     own = labels
     stay = np.einsum("ij,ij->i", features, sums[own] - features) - offset * (sizes[own] - 1.0)
     safe = np.where(cands < 0, own[:, None], cands)
-    join = np.einsum("id,icd->ic", features, sums[safe]) - offset * sizes[safe]
+    join = np.empty(cands.shape)
+    for c in range(cands.shape[1]):  # one column at a time: no (n, k, d) gather
+        join[:, c] = np.einsum("ij,ij->i", features, sums[safe[:, c]])
+    join -= offset * sizes[safe]
     join = np.where(cands < 0, 0.0, join)
     gain = stay[:, None] - join
     return np.where(cands == own[:, None], 0.0, gain)
