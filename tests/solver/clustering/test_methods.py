@@ -166,3 +166,21 @@ def test_time_limit_returns_the_partition_so_far() -> None:
     assert quick.status.name == "TIME_LIMIT"
     assert quick.n_clusters["g"] > result.n_clusters["g"]
     np.testing.assert_allclose(quick.objective, cut_cost(x, quick.labels["g"], -1.0), rtol=1e-9)
+
+
+def test_faiss_knn_graph_is_deterministic_and_close_to_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("faiss")
+    from pruneplan.solver.clustering import _knn
+
+    monkeypatch.setattr(_knn, "EXACT_KNN_MAX", 500)  # the faiss path on a small instance
+    x = redundant(8, 1_500, d=8, centers=150)
+    a, b = knn_graph(x, 5), knn_graph(x, 5)
+    np.testing.assert_array_equal(a, b)
+    assert not np.any(a == np.arange(x.shape[0])[:, None])  # never the element itself
+    g = x @ x.T
+    np.fill_diagonal(g, -np.inf)
+    truth = np.argsort(-g, axis=1)[:, :5]
+    recall = np.mean([len(set(r) & set(t)) / 5 for r, t in zip(a, truth, strict=True)])
+    assert recall >= 0.8
