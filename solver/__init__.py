@@ -2,7 +2,7 @@
 
 Pure numerical code: numpy and scipy (highspy and POT for the back ends that need them).
 `solve` takes any family's problem; each family also has its own entry point (`allocate`,
-`select`).
+`select`, `cluster`).
 """
 
 from ._dispatch import solve
@@ -18,6 +18,7 @@ from .allocation import (
     allocate,
     kept_count,
 )
+from .clustering import ClusterGroup, ClusteringProblem, ClusteringResult, cluster
 from .selection import GroupSelection, ItemGroup, SelectionProblem, SelectionResult, select
 
 __all__ = [
@@ -25,6 +26,9 @@ __all__ = [
     "AllocationProblem",
     "AllocationResult",
     "Certificate",
+    "ClusterGroup",
+    "ClusteringProblem",
+    "ClusteringResult",
     "Frontier",
     "GroupSelection",
     "InvalidProblemError",
@@ -35,6 +39,7 @@ __all__ = [
     "SelectionResult",
     "Status",
     "allocate",
+    "cluster",
     "kept_count",
     "select",
     "solve",

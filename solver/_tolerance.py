@@ -48,3 +48,6 @@ THRESHOLD_ATOL = 1e-12
 
 REPAIR_TOL = 1e-15
 """Least reduction of the summed relative budget violation that counts as a repair move."""
+
+CLUSTER_MOVE_RTOL = 1e-9
+"""Clustering element moves: smallest gain, relative to the element's affinity scale, acted on."""

@@ -21,6 +21,9 @@ PUBLIC = [
     "AllocationProblem",
     "AllocationResult",
     "Certificate",
+    "ClusterGroup",
+    "ClusteringProblem",
+    "ClusteringResult",
     "Frontier",
     "GroupSelection",
     "InvalidProblemError",
@@ -31,6 +34,7 @@ PUBLIC = [
     "SelectionResult",
     "Status",
     "allocate",
+    "cluster",
     "kept_count",
     "select",
     "solve",
@@ -158,7 +162,9 @@ def test_solve_routes_each_problem_type_to_its_family() -> None:
     with pytest.raises(solver.InvalidProblemError) as info:
         solver.solve({"layers": []})
     assert str(info.value) == f"problem: must be one of {FAMILIES}; got dict."
-    assert FAMILIES.startswith("AllocationProblem, SelectionProblem")
+    assert {"AllocationProblem", "SelectionProblem", "ClusteringProblem"} <= set(
+        FAMILIES.split(", ")
+    )
     assert info.value.field == "problem"
 
 
