@@ -26,10 +26,10 @@ from rich.table import Table
 from pruneplan.solver import AllocationProblem, AllocationResult, allocate
 
 from ._digits import Digits, DigitsCNN, accuracy, load_digits, train
-from ._torch_iterative import problem_for, relative_budget
-from ._torch_masks import apply
-from ._torch_profile import LOG_DENSITY_LEVELS, distortion, profile
-from ._torch_refine import refine
+from .torch._iterative import problem_for, relative_budget
+from .torch._masks import apply
+from .torch._profile import LOG_DENSITY_LEVELS, distortion, profile
+from .torch._refine import refine
 
 __all__ = ["METHODS", "REFINED", "ROWS", "Row", "main", "run"]
 

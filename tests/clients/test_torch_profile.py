@@ -249,7 +249,7 @@ def test_cache_resumes_layer_by_layer(
     assert list(data["layers"]) == [p.name for p in full]
     del data["layers"]["fc1.weight"], data["layers"]["fc2.weight"]  # "interrupted" after 2 layers
     path.write_text(json.dumps(data))
-    from pruneplan.clients import _torch_profile
+    from pruneplan.clients.torch import _profile as _torch_profile
 
     measured: list[str] = []
     real = _torch_profile._curve

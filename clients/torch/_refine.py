@@ -11,8 +11,8 @@ from torch import nn
 
 from pruneplan.solver import AllocationProblem, AllocationResult, allocate
 
-from ._torch_layers import Batch, find_layers, forward, output_tensor
-from ._torch_profile import Metric, _frozen, _pruned_to, _split_targets, distortion, profile
+from ._layers import Batch, find_layers, forward, output_tensor
+from ._profile import Metric, _frozen, _pruned_to, _split_targets, distortion, profile
 
 __all__ = ["measured_distortion", "refine"]
 

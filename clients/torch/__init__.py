@@ -18,7 +18,7 @@ Layers are keyed by the parameter's fully qualified name (``"layer1.0.conv1.weig
 
 from __future__ import annotations
 
-from ._torch_iterative import (
+from ._iterative import (
     broadcast_plan,
     dense_cost,
     iterative,
@@ -26,9 +26,9 @@ from ._torch_iterative import (
     relative_budget,
     schedule_density,
 )
-from ._torch_layers import Batch, canonical_name, find_layers, fingerprint
-from ._torch_masks import LayerReport, PlanMismatchError, PruneReport, apply, finalize
-from ._torch_profile import (
+from ._layers import Batch, canonical_name, find_layers, fingerprint
+from ._masks import LayerReport, PlanMismatchError, PruneReport, apply, finalize
+from ._profile import (
     DEFAULT_LEVELS,
     LOG_DENSITY_LEVELS,
     LossIncrease,
@@ -37,7 +37,7 @@ from ._torch_profile import (
     loss_increase,
     profile,
 )
-from ._torch_refine import measured_distortion, refine
+from ._refine import measured_distortion, refine
 
 __all__ = [
     "DEFAULT_LEVELS",

@@ -22,7 +22,7 @@ from torch import nn
 
 from pruneplan.solver import LayerProfile
 
-from ._torch_layers import (
+from ._layers import (
     Batch,
     Layer,
     effective_weight,
@@ -34,7 +34,7 @@ from ._torch_layers import (
     output_tensor,
     to_device,
 )
-from ._torch_masks import _current_mask, layer_flops, topk_mask
+from ._masks import _current_mask, layer_flops, topk_mask
 
 __all__ = [
     "DEFAULT_LEVELS",

@@ -13,7 +13,7 @@ from torch.nn.utils import prune
 
 from pruneplan.solver import AllocationResult
 
-from ._torch_layers import Batch, Layer, effective_weight, find_layers, fingerprint, kept_count
+from ._layers import Batch, Layer, effective_weight, find_layers, fingerprint, kept_count
 
 __all__ = ["LayerReport", "PlanMismatchError", "PruneReport", "apply", "finalize", "topk_mask"]
 
@@ -190,7 +190,7 @@ def layer_flops(model: nn.Module, example: Batch, layers: list[Layer]) -> dict[s
     ``2 * weight.numel() * output.numel() / out_channels``, divided by the batch size (the
     leading dimension of the model's output).
     """
-    from ._torch_layers import forward, output_tensor
+    from ._layers import forward, output_tensor
 
     counts: dict[str, float] = {}
     handles = []

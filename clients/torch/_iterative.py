@@ -12,9 +12,9 @@ from torch import nn
 
 from pruneplan.solver import AllocationProblem, AllocationResult, LayerProfile, allocate
 
-from ._torch_layers import Batch, fingerprint
-from ._torch_masks import PruneReport, apply
-from ._torch_profile import profile
+from ._layers import Batch, fingerprint
+from ._masks import PruneReport, apply
+from ._profile import profile
 
 __all__ = [
     "broadcast_plan",
