@@ -26,10 +26,15 @@ from rich.table import Table
 from pruneplan.solver import AllocationProblem, AllocationResult, allocate
 
 from ._digits import Digits, DigitsCNN, accuracy, load_digits, train
-from .torch._iterative import problem_for, relative_budget
-from .torch._masks import apply
-from .torch._profile import LOG_DENSITY_LEVELS, distortion, profile
-from .torch._refine import refine
+from .torch import (
+    LOG_DENSITY_LEVELS,
+    apply,
+    distortion,
+    problem_for,
+    profile,
+    refine,
+    relative_budget,
+)
 
 __all__ = ["METHODS", "REFINED", "ROWS", "Row", "main", "run"]
 

@@ -13,7 +13,16 @@ from torch.nn.utils import prune
 
 from pruneplan.solver import AllocationResult
 
-from ._layers import Batch, Layer, effective_weight, find_layers, fingerprint, kept_count
+from ._costs import layer_flops
+from ._layers import (
+    Batch,
+    Layer,
+    current_mask,
+    effective_weight,
+    find_layers,
+    fingerprint,
+    kept_count,
+)
 
 __all__ = ["LayerReport", "PlanMismatchError", "PruneReport", "apply", "finalize", "topk_mask"]
 
@@ -110,11 +119,6 @@ def topk_mask(
     return mask.view_as(weight)
 
 
-def _current_mask(module: nn.Module) -> torch.Tensor | None:
-    mask = getattr(module, "weight_mask", None)
-    return mask if isinstance(mask, torch.Tensor) and hasattr(module, "weight_orig") else None
-
-
 def _check_plan(model: nn.Module, result: AllocationResult) -> dict[str, Layer]:
     expected = fingerprint(model)
     if result.fingerprint != expected:
@@ -183,35 +187,6 @@ def _rollback(modules: list[nn.Module]) -> Iterator[None]:
         raise
 
 
-def layer_flops(model: nn.Module, example: Batch, layers: list[Layer]) -> dict[str, float]:
-    """Dense FLOPs per sample of each layer's weight (2 x multiply-accumulates), by hooks.
-
-    One forward pass on ``example`` without gradients; FLOPs of a Linear or ConvNd weight are
-    ``2 * weight.numel() * output.numel() / out_channels``, divided by the batch size (the
-    leading dimension of the model's output).
-    """
-    from ._layers import forward, output_tensor
-
-    counts: dict[str, float] = {}
-    handles = []
-    for layer in layers:
-
-        def hook(mod: nn.Module, inp: Any, out: Any, name: str = layer.name) -> None:
-            width = out.shape[1] if isinstance(mod, nn.modules.conv._ConvNd) else out.shape[-1]
-            counts[name] = counts.get(name, 0.0) + 2.0 * effective_weight(mod).numel() * (
-                out.numel() / width
-            )
-
-        handles.append(layer.module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            batch_size = output_tensor(forward(model, example)).shape[0]
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {layer.name: counts.get(layer.name, 0.0) / max(1, batch_size) for layer in layers}
-
-
 def apply(
     model: nn.Module, result: AllocationResult, *, example: Batch | None = None
 ) -> PruneReport:
@@ -250,7 +225,7 @@ def apply(
         if tuple(weight.shape) != layer.shape:
             raise PlanMismatchError(f"plan layer {name!r}: weight shape changed to {weight.shape}")
         kept = kept_count(layer.size, float(result.sparsity[name]))
-        masks[name] = topk_mask(weight, kept, _current_mask(layer.module))
+        masks[name] = topk_mask(weight, kept, current_mask(layer.module))
     with _rollback([layer.module for layer in layers.values()]):
         for name, layer in layers.items():
             prune.custom_from_mask(layer.module, "weight", masks[name])  # type: ignore[no-untyped-call]
@@ -263,7 +238,7 @@ def _report(
 ) -> PruneReport:
     rows = []
     for name, layer in layers.items():
-        mask = _current_mask(layer.module)
+        mask = current_mask(layer.module)
         kept = layer.size if mask is None else int(torch.count_nonzero(mask))
         dense = None if flops is None else flops[name]
         rows.append(
