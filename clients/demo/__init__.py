@@ -25,8 +25,7 @@ from rich.table import Table
 
 from pruneplan.solver import AllocationProblem, AllocationResult, allocate
 
-from ._digits import Digits, DigitsCNN, accuracy, load_digits, train
-from .torch import (
+from ..torch import (
     LOG_DENSITY_LEVELS,
     apply,
     distortion,
@@ -35,6 +34,7 @@ from .torch import (
     refine,
     relative_budget,
 )
+from ._digits import Digits, DigitsCNN, accuracy, load_digits, train
 
 __all__ = ["METHODS", "REFINED", "ROWS", "Row", "main", "run"]
 
