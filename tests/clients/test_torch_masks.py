@@ -1,8 +1,10 @@
-"""Masks from a plan: invariants, exact kept counts, fingerprint check, rollback, composition."""
+"""Masks from a plan: invariants, exact kept counts, fingerprint and size checks, rollback,
+composition."""
 
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 
@@ -18,7 +20,13 @@ from pruneplan.clients.torch import (  # noqa: E402
     fingerprint,
     problem_for,
 )
-from pruneplan.solver import AllocationResult, LayerProfile, Status  # noqa: E402
+from pruneplan.solver import (  # noqa: E402
+    AllocationProblem,
+    AllocationResult,
+    LayerProfile,
+    Status,
+    allocate,
+)
 
 from ._models import TinyCNN, mlp  # noqa: E402
 
@@ -112,9 +120,52 @@ def test_wrong_model_refused(cnn: TinyCNN) -> None:
     assert not any(layer.pruned for layer in find_layers(cnn))
 
 
-def test_plan_without_fingerprint_refused(cnn: TinyCNN) -> None:
-    with pytest.raises(PlanMismatchError, match="no fingerprint"):
-        apply(cnn, plan(cnn, SPARSITY, fp=""))
+def hand_built(model: torch.nn.Module, sizes: dict[str, int] | None = None) -> AllocationProblem:
+    """A problem built by hand (no fingerprint), one layer per prunable weight of ``model``."""
+    layers = [
+        LayerProfile(
+            layer.name,
+            [0.0, 0.5, 0.75],
+            [0.0, 1.0, 3.0],
+            (sizes or {}).get(layer.name, layer.size),
+        )
+        for layer in find_layers(model)
+    ]
+    return AllocationProblem(layers, {"params": 0.5 * sum(p.size for p in layers)})
+
+
+def test_plan_without_fingerprint_accepted_when_layers_match(cnn: TinyCNN) -> None:
+    problem = hand_built(cnn)
+    result = allocate(problem)
+    assert result.fingerprint == ""
+    report = apply(cnn, result, problem=problem)
+    assert [r.name for r in report.layers] == [p.name for p in problem.layers]
+    for row in report.layers:
+        assert row.kept == round(row.size * (1 - result.sparsity[row.name]))
+    assert report.params <= problem.budget["params"]
+    other = TinyCNN()
+    again = apply(other, result)  # without the problem: checked by the names alone
+    assert [r.kept for r in again.layers] == [r.kept for r in report.layers]
+
+
+def test_plan_without_fingerprint_refused_when_a_size_differs(cnn: TinyCNN) -> None:
+    problem = hand_built(cnn, sizes={"fc1.weight": 1536})
+    result = allocate(problem)
+    assert result.fingerprint == ""
+    with pytest.raises(PlanMismatchError, match=r"'fc1\.weight'.*size 1536.*3072 \(24x128\)"):
+        apply(cnn, result, problem=problem)
+    assert not any(layer.pruned for layer in find_layers(cnn))
+    with pytest.raises(PlanMismatchError, match=r"'fc9\.weight': not a prunable layer"):
+        apply(cnn, plan(cnn, {**SPARSITY, "fc9.weight": 0.5}, fp=""))
+    assert not any(layer.pruned for layer in find_layers(cnn))
+
+
+def test_plan_with_another_fingerprint_refused_even_when_sizes_match(cnn: TinyCNN) -> None:
+    problem = hand_built(cnn)
+    result = replace(allocate(problem), fingerprint="0123456789abcdef")
+    with pytest.raises(PlanMismatchError, match=f"'0123456789abcdef'.*{fingerprint(cnn)!r}"):
+        apply(cnn, result, problem=problem)
+    assert not any(layer.pruned for layer in find_layers(cnn))
 
 
 def test_unknown_layer_refused_before_any_change(cnn: TinyCNN) -> None:

@@ -249,16 +249,16 @@ def test_cache_resumes_layer_by_layer(
     assert list(data["layers"]) == [p.name for p in full]
     del data["layers"]["fc1.weight"], data["layers"]["fc2.weight"]  # "interrupted" after 2 layers
     path.write_text(json.dumps(data))
-    from pruneplan.clients import _torch_profile
+    from pruneplan.clients.torch import _profile
 
     measured: list[str] = []
-    real = _torch_profile._curve
+    real = _profile._curve
 
     def counting(model: nn.Module, layer: object, *args: object) -> list[float]:
         measured.append(layer.name)
         return real(model, layer, *args)
 
-    monkeypatch.setattr(_torch_profile, "_curve", counting)
+    monkeypatch.setattr(_profile, "_curve", counting)
     resumed = profile_fn(cnn, images, levels=LEVELS, cache=path, progress=False)
     assert measured == ["fc1.weight", "fc2.weight"]
     for a, b in zip(resumed, full, strict=True):

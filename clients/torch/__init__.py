@@ -18,26 +18,13 @@ Layers are keyed by the parameter's fully qualified name (``"layer1.0.conv1.weig
 
 from __future__ import annotations
 
-from ._torch_iterative import (
-    broadcast_plan,
-    dense_cost,
-    iterative,
-    problem_for,
-    relative_budget,
-    schedule_density,
-)
-from ._torch_layers import Batch, canonical_name, find_layers, fingerprint
-from ._torch_masks import LayerReport, PlanMismatchError, PruneReport, apply, finalize
-from ._torch_profile import (
-    DEFAULT_LEVELS,
-    LOG_DENSITY_LEVELS,
-    LossIncrease,
-    Metric,
-    distortion,
-    loss_increase,
-    profile,
-)
-from ._torch_refine import measured_distortion, refine
+from ._costs import dense_cost, relative_budget
+from ._iterative import broadcast_plan, iterative, problem_for, schedule_density
+from ._layers import Batch, canonical_name, find_layers, fingerprint
+from ._masks import LayerReport, PlanMismatchError, PruneReport, apply, finalize
+from ._metrics import LossIncrease, Metric, distortion, loss_increase
+from ._profile import DEFAULT_LEVELS, LOG_DENSITY_LEVELS, profile
+from ._refine import measured_distortion, refine
 
 __all__ = [
     "DEFAULT_LEVELS",

@@ -11,9 +11,18 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from pruneplan.solver import AllocationResult
+from pruneplan.solver import AllocationProblem, AllocationResult
 
-from ._torch_layers import Batch, Layer, effective_weight, find_layers, fingerprint, kept_count
+from ._costs import layer_flops
+from ._layers import (
+    Batch,
+    Layer,
+    current_mask,
+    effective_weight,
+    find_layers,
+    fingerprint,
+    kept_count,
+)
 
 __all__ = ["LayerReport", "PlanMismatchError", "PruneReport", "apply", "finalize", "topk_mask"]
 
@@ -110,37 +119,54 @@ def topk_mask(
     return mask.view_as(weight)
 
 
-def _current_mask(module: nn.Module) -> torch.Tensor | None:
-    mask = getattr(module, "weight_mask", None)
-    return mask if isinstance(mask, torch.Tensor) and hasattr(module, "weight_orig") else None
+def _check_plan(
+    model: nn.Module, result: AllocationResult, problem: AllocationProblem | None
+) -> dict[str, Layer]:
+    """The model's layers the plan names, after checking that the plan fits the model.
 
-
-def _check_plan(model: nn.Module, result: AllocationResult) -> dict[str, Layer]:
+    A plan carrying a fingerprint must carry this model's. A plan without one (solved
+    in-process from a hand-built problem) is checked by its layer names, and with ``problem``
+    by the sizes of its layers too.
+    """
+    plan = result.plan_id or "(in-process)"
     expected = fingerprint(model)
-    if result.fingerprint != expected:
-        got = repr(result.fingerprint) if result.fingerprint else "no fingerprint"
+    if result.fingerprint and result.fingerprint != expected:
         raise PlanMismatchError(
-            f"plan {result.plan_id or '(in-process)'}: made for model {got}, this model is "
+            f"plan {plan}: made for model {result.fingerprint!r}, this model is "
             f"{expected!r}. Build the problem with problem_for(model, profiles, budget) from "
             f"profiles of this model."
         )
     if not result.sparsity:
         raise PlanMismatchError(
-            f"plan {result.plan_id or '(in-process)'}: has no per-layer sparsity "
-            f"(status {result.status.name}): {result.message}"
+            f"plan {plan}: has no per-layer sparsity (status {result.status.name}): "
+            f"{result.message}"
         )
     layers = {layer.name: layer for layer in find_layers(model)}
+    sizes = None if problem is None else {p.name: int(p.size) for p in problem.layers}
     for name, sparsity in result.sparsity.items():
         if name not in layers:
             known = ", ".join(list(layers)[:8])
             raise PlanMismatchError(
                 f"plan layer {name!r}: not a prunable layer (have {known}, ...)"
             )
+        if sizes is not None:
+            _check_size(name, sizes.get(name), layers[name])
         if not 0.0 <= float(sparsity) <= 1.0:
             raise PlanMismatchError(
                 f"plan layer {name!r}: sparsity must be in [0, 1]; got {sparsity}"
             )
     return {name: layers[name] for name in result.sparsity}
+
+
+def _check_size(name: str, size: int | None, layer: Layer) -> None:
+    if size is None:
+        raise PlanMismatchError(f"plan layer {name!r}: not a layer of the problem given")
+    if size != layer.size:
+        shape = "x".join(map(str, layer.shape))
+        raise PlanMismatchError(
+            f"plan layer {name!r}: size {size} in the problem, {layer.size} ({shape}) in this "
+            f"model; the plan was made for another model"
+        )
 
 
 @dataclass
@@ -183,54 +209,34 @@ def _rollback(modules: list[nn.Module]) -> Iterator[None]:
         raise
 
 
-def layer_flops(model: nn.Module, example: Batch, layers: list[Layer]) -> dict[str, float]:
-    """Dense FLOPs per sample of each layer's weight (2 x multiply-accumulates), by hooks.
-
-    One forward pass on ``example`` without gradients; FLOPs of a Linear or ConvNd weight are
-    ``2 * weight.numel() * output.numel() / out_channels``, divided by the batch size (the
-    leading dimension of the model's output).
-    """
-    from ._torch_layers import forward, output_tensor
-
-    counts: dict[str, float] = {}
-    handles = []
-    for layer in layers:
-
-        def hook(mod: nn.Module, inp: Any, out: Any, name: str = layer.name) -> None:
-            width = out.shape[1] if isinstance(mod, nn.modules.conv._ConvNd) else out.shape[-1]
-            counts[name] = counts.get(name, 0.0) + 2.0 * effective_weight(mod).numel() * (
-                out.numel() / width
-            )
-
-        handles.append(layer.module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            batch_size = output_tensor(forward(model, example)).shape[0]
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {layer.name: counts.get(layer.name, 0.0) / max(1, batch_size) for layer in layers}
-
-
 def apply(
-    model: nn.Module, result: AllocationResult, *, example: Batch | None = None
+    model: nn.Module,
+    result: AllocationResult,
+    *,
+    example: Batch | None = None,
+    problem: AllocationProblem | None = None,
 ) -> PruneReport:
     """Apply a plan as magnitude masks through ``torch.nn.utils.prune.custom_from_mask``.
 
     Every layer of the plan keeps exactly ``round(size * (1 - s))`` weights of largest
     magnitude (ties to the lower flat index). Names and the model fingerprint are checked
-    before anything changes; if any layer fails, every layer is restored. A second plan
-    composes with the first: its mask keeps the earlier zeros (masks only grow), so a layer
-    never keeps more than it already does.
+    before anything changes; if any layer fails, every layer is restored. A plan without a
+    fingerprint (solved in-process from a hand-built ``AllocationProblem``) is accepted when
+    every layer it names exists, and, given ``problem``, when every layer's size matches.
+    A second plan composes with the first: its mask keeps the earlier zeros (masks only
+    grow), so a layer never keeps more than it already does.
 
     Parameters
     ----------
     model : nn.Module
         The model the plan was made for (same fingerprint).
     result : AllocationResult
-        A plan from ``allocate`` or ``Client.solve`` of a problem built by ``problem_for``.
+        A plan from ``allocate`` or ``Client.solve`` of a problem built by ``problem_for``
+        (checked by fingerprint), or of a hand-built problem without one.
     example : Batch, optional
         One batch to measure FLOPs on (one forward pass); without it FLOPs are ``None``.
+    problem : AllocationProblem, optional
+        The problem ``result`` solved: every plan layer's ``size`` must then be the model's.
 
     Returns
     -------
@@ -240,17 +246,18 @@ def apply(
     Raises
     ------
     PlanMismatchError
-        Other model (both fingerprints named), unknown layer, sparsity outside [0, 1],
+        Other model (both fingerprints named), unknown layer, a layer whose size in
+        ``problem`` is not the model's (both sizes named), sparsity outside [0, 1],
         infeasible plan.
     """
-    layers = _check_plan(model, result)
+    layers = _check_plan(model, result, problem)
     masks: dict[str, torch.Tensor] = {}
     for name, layer in layers.items():
         weight = effective_weight(layer.module)
         if tuple(weight.shape) != layer.shape:
             raise PlanMismatchError(f"plan layer {name!r}: weight shape changed to {weight.shape}")
         kept = kept_count(layer.size, float(result.sparsity[name]))
-        masks[name] = topk_mask(weight, kept, _current_mask(layer.module))
+        masks[name] = topk_mask(weight, kept, current_mask(layer.module))
     with _rollback([layer.module for layer in layers.values()]):
         for name, layer in layers.items():
             prune.custom_from_mask(layer.module, "weight", masks[name])  # type: ignore[no-untyped-call]
@@ -263,7 +270,7 @@ def _report(
 ) -> PruneReport:
     rows = []
     for name, layer in layers.items():
-        mask = _current_mask(layer.module)
+        mask = current_mask(layer.module)
         kept = layer.size if mask is None else int(torch.count_nonzero(mask))
         dense = None if flops is None else flops[name]
         rows.append(

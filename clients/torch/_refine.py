@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -11,12 +11,13 @@ from torch import nn
 
 from pruneplan.solver import AllocationProblem, AllocationResult, allocate
 
-from ._torch_layers import Batch, find_layers, forward, output_tensor
-from ._torch_profile import Metric, _frozen, _pruned_to, _split_targets, distortion, profile
+from ._context import frozen, pruned_to
+from ._iterative import Solve
+from ._layers import Batch, find_layers
+from ._metrics import Metric, measure, reference_outputs, split_targets
+from ._profile import profile
 
 __all__ = ["measured_distortion", "refine"]
-
-Solve = Callable[[AllocationProblem], AllocationResult]
 
 
 def measured_distortion(
@@ -32,12 +33,11 @@ def measured_distortion(
     single-layer distortions, which underestimates it far from the dense model). The model is
     left as it was. ``metric`` and ``calib`` as in ``profile``.
     """
-    batches, targets = _split_targets(metric, list(calib))
-    with _frozen(model):
-        dense = [output_tensor(forward(model, b)).detach().clone() for b in batches]
-        with _pruned_to(find_layers(model), dict(sparsity)):
-            outputs = [output_tensor(forward(model, b)) for b in batches]
-            return distortion(outputs, dense, metric, targets=targets)
+    batches, targets = split_targets(metric, list(calib))
+    with frozen(model):
+        dense = reference_outputs(model, batches)
+        with pruned_to(find_layers(model), dict(sparsity)):
+            return measure(model, batches, dense, metric, targets)
 
 
 def refine(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -17,12 +17,15 @@ __all__ = [
     "Batch",
     "Layer",
     "canonical_name",
+    "current_mask",
     "effective_weight",
     "find_layers",
     "fingerprint",
     "forward",
     "kept_count",
+    "model_device",
     "output_tensor",
+    "to_device",
 ]
 
 Batch: TypeAlias = torch.Tensor | tuple[Any, ...] | list[Any] | Mapping[str, Any]
@@ -81,6 +84,12 @@ def effective_weight(module: nn.Module) -> torch.Tensor:
     weight = module.weight
     assert isinstance(weight, torch.Tensor)
     return weight.detach()
+
+
+def current_mask(module: nn.Module) -> torch.Tensor | None:
+    """The module's ``weight_mask`` once ``torch.nn.utils.prune`` reparametrised it, else None."""
+    mask = getattr(module, "weight_mask", None)
+    return mask if isinstance(mask, torch.Tensor) and hasattr(module, "weight_orig") else None
 
 
 def _matches(name: str, patterns: Sequence[str] | None) -> bool:
@@ -147,7 +156,16 @@ def fingerprint(model: nn.Module) -> str:
 
 
 def kept_count(size: int, sparsity: float) -> int:
-    """Exact number of weights a layer keeps at ``sparsity``: ``round(size * (1 - sparsity))``."""
+    """Exact number of weights a layer keeps at ``sparsity``: ``round(size * (1 - sparsity))``.
+
+    Clamped to ``[0, size]``. The one client copy of the rule: masks, profiles, costs and the
+    latency proxy's widths all count through it.
+
+    Examples
+    --------
+    >>> kept_count(10, 0.25), kept_count(10, 1.0), kept_count(10, -0.5)
+    (8, 0, 10)
+    """
     return min(size, max(0, round(size * (1.0 - sparsity))))
 
 
@@ -195,18 +213,6 @@ def output_tensor(output: Any) -> torch.Tensor:
         f"model output: must be a tensor, have a tensor `logits`, or be a tuple holding a "
         f"tensor; got {type(output).__name__}"
     )
-
-
-def first_tensor(batch: Batch) -> torch.Tensor:
-    """The first tensor of a batch (its leading dimension is the batch size)."""
-    values: Iterable[Any]
-    if isinstance(batch, torch.Tensor):
-        return batch
-    values = batch.values() if isinstance(batch, Mapping) else batch
-    for value in values:
-        if isinstance(value, torch.Tensor):
-            return value
-    raise TypeError("calibration batch: holds no tensor")
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -6,24 +6,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from pruneplan.solver import AllocationProblem, AllocationResult, LayerProfile, allocate
 
-from ._torch_layers import Batch, fingerprint
-from ._torch_masks import PruneReport, apply
-from ._torch_profile import profile
+from ._costs import dense_cost
+from ._layers import Batch, fingerprint
+from ._masks import PruneReport, apply
+from ._profile import profile
 
-__all__ = [
-    "broadcast_plan",
-    "dense_cost",
-    "iterative",
-    "problem_for",
-    "relative_budget",
-    "schedule_density",
-]
+__all__ = ["Solve", "broadcast_plan", "iterative", "problem_for", "schedule_density"]
 
 Solve = Callable[[AllocationProblem], AllocationResult]
 """Turns a problem into a plan: in-process ``allocate`` or ``Client(...).solve``."""
@@ -38,40 +31,6 @@ def problem_for(
     cost.
     """
     return AllocationProblem(list(profiles), dict(budget), fingerprint=fingerprint(model))
-
-
-def dense_cost(profiles: Sequence[LayerProfile], resource: str) -> float:
-    """Total cost of the unpruned prunable layers in ``resource`` ("params", "flops", ...).
-
-    Read at each layer's first level and scaled by its density (exact for "params" and
-    "flops", which are linear in the kept weights; the first level is 0 on the default grid).
-    """
-    total = 0.0
-    for p in profiles:
-        first = float(np.asarray(p.levels, dtype=np.float64)[0])
-        if resource == "params" and (p.costs is None or "params" not in p.costs):
-            total += float(p.size)
-            continue
-        if p.costs is None or resource not in p.costs:
-            raise KeyError(f"layer {p.name!r}: has no cost {resource!r}")
-        cost = float(np.asarray(p.costs[resource], dtype=np.float64)[0])
-        total += cost / max(1.0 - first, 1e-12)
-    return total
-
-
-def relative_budget(
-    profiles: Sequence[LayerProfile], fractions: Mapping[str, float]
-) -> dict[str, float]:
-    """Absolute budget from fractions of the dense cost, e.g. ``{"flops": 0.3}``.
-
-    Examples
-    --------
-    >>> from pruneplan.solver import LayerProfile
-    >>> p = LayerProfile("w", [0.0, 0.5], [0.0, 1.0], 10, costs={"flops": [40.0, 20.0]})
-    >>> relative_budget([p], {"flops": 0.3, "params": 0.5})
-    {'flops': 12.0, 'params': 5.0}
-    """
-    return {r: f * dense_cost(profiles, r) for r, f in fractions.items()}
 
 
 def schedule_density(

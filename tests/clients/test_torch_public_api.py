@@ -1,0 +1,89 @@
+"""The surface of `pruneplan.clients.torch`: pinned names, private modules, runnable examples."""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+import pruneplan.clients.torch as client_torch
+
+PUBLIC = [
+    "DEFAULT_LEVELS",
+    "LOG_DENSITY_LEVELS",
+    "Batch",
+    "LayerReport",
+    "LossIncrease",
+    "Metric",
+    "PlanMismatchError",
+    "PruneReport",
+    "apply",
+    "broadcast_plan",
+    "canonical_name",
+    "dense_cost",
+    "distortion",
+    "finalize",
+    "find_layers",
+    "fingerprint",
+    "iterative",
+    "loss_increase",
+    "measured_distortion",
+    "problem_for",
+    "profile",
+    "refine",
+    "relative_budget",
+    "schedule_density",
+]
+
+MODULES = sorted(
+    f"{client_torch.__name__}.{info.name}" for info in pkgutil.iter_modules(client_torch.__path__)
+)
+
+
+def test_all_is_pinned() -> None:
+    assert client_torch.__all__ == PUBLIC
+    for name in PUBLIC:
+        assert getattr(client_torch, name) is not None
+
+
+def test_modules_split_by_concern() -> None:
+    names = [m.rsplit(".", 1)[1] for m in MODULES]
+    assert names == [
+        "_cache",
+        "_context",
+        "_costs",
+        "_iterative",
+        "_latency",
+        "_layers",
+        "_masks",
+        "_metrics",
+        "_profile",
+        "_refine",
+    ]
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.rsplit(".", 1)[1])
+def test_no_private_imports_between_modules(module: str) -> None:
+    """What modules share is a public name of its (private) module, listed in its ``__all__``."""
+    mod = importlib.import_module(module)
+    assert mod.__file__ is not None
+    tree = ast.parse(Path(mod.__file__).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            source = importlib.import_module(f"{client_torch.__name__}.{node.module}")
+            for alias in node.names:
+                assert not alias.name.startswith("_"), f"{module} imports {alias.name}"
+                assert alias.name in source.__all__, f"{node.module}.{alias.name} not in __all__"
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.rsplit(".", 1)[1])
+def test_examples_run(module: str) -> None:
+    mod = importlib.import_module(module)
+    failed, _ = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert failed == 0
