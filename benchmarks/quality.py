@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from pruneplan.clients._digits import DigitsCNN, DigitsMLP, accuracy, load_digits, train
 from pruneplan.clients.demo import LEVELS, METRIC
+from pruneplan.clients.demo._digits import DigitsCNN, DigitsMLP, accuracy, load_digits, train
 from pruneplan.clients.torch import apply, problem_for, profile, refine, relative_budget
 from pruneplan.solver import allocate
 

@@ -22,6 +22,7 @@ from ._costs import dense_cost, relative_budget
 from ._iterative import broadcast_plan, iterative, problem_for, schedule_density
 from ._layers import Batch, canonical_name, find_layers, fingerprint
 from ._masks import LayerReport, PlanMismatchError, PruneReport, apply, finalize
+from ._merge import MergeReport, channel_features, cluster_and_merge, merge_pair, prune_pair
 from ._metrics import LossIncrease, Metric, distortion, loss_increase
 from ._profile import DEFAULT_LEVELS, LOG_DENSITY_LEVELS, profile
 from ._refine import measured_distortion, refine
@@ -32,12 +33,15 @@ __all__ = [
     "Batch",
     "LayerReport",
     "LossIncrease",
+    "MergeReport",
     "Metric",
     "PlanMismatchError",
     "PruneReport",
     "apply",
     "broadcast_plan",
     "canonical_name",
+    "channel_features",
+    "cluster_and_merge",
     "dense_cost",
     "distortion",
     "finalize",
@@ -46,8 +50,10 @@ __all__ = [
     "iterative",
     "loss_increase",
     "measured_distortion",
+    "merge_pair",
     "problem_for",
     "profile",
+    "prune_pair",
     "refine",
     "relative_budget",
     "schedule_density",

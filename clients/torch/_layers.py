@@ -12,6 +12,8 @@ from typing import Any, TypeAlias
 import torch
 from torch import nn
 
+from pruneplan.solver import kept_count
+
 __all__ = [
     "PRUNABLE_TYPES",
     "Batch",
@@ -153,20 +155,6 @@ def fingerprint(model: nn.Module) -> str:
     for layer in find_layers(model):
         digest.update(f"{layer.name}:{'x'.join(map(str, layer.shape))};".encode())
     return digest.hexdigest()[:16]
-
-
-def kept_count(size: int, sparsity: float) -> int:
-    """Exact number of weights a layer keeps at ``sparsity``: ``round(size * (1 - sparsity))``.
-
-    Clamped to ``[0, size]``. The one client copy of the rule: masks, profiles, costs and the
-    latency proxy's widths all count through it.
-
-    Examples
-    --------
-    >>> kept_count(10, 0.25), kept_count(10, 1.0), kept_count(10, -0.5)
-    (8, 0, 10)
-    """
-    return min(size, max(0, round(size * (1.0 - sparsity))))
 
 
 def to_device(batch: Batch, device: torch.device | None) -> Batch:

@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from pruneplan.clients._merge import (  # noqa: E402
+from pruneplan.clients.torch import (  # noqa: E402
     channel_features,
     cluster_and_merge,
     merge_pair,
