@@ -22,3 +22,9 @@ LEVEL_TOL = 1e-12
 
 SNAP_TOL = 1e-12
 """Slack of the baselines when they snap a target to the level grid."""
+
+TRANSPORT_ROOT_RTOL = 1e-12
+"""Relative residual of the kept mass at which the transport root finding stops."""
+
+TRANSPORT_FULL_RTOL = 1e-12
+"""Relative slack under which a transport target counts as the whole group (mask all 1)."""
