@@ -55,9 +55,11 @@ def _smooth(
     ot: Any, a: F64, b: F64, M: F64, reg: float, opts: dict[str, Any], kind: str
 ) -> tuple[F64, bool, int]:
     reg_type = "l2" if kind == "l2" else "kl"
-    plan, log = ot.smooth.smooth_ot_dual(
-        a, b, M, reg, reg_type=reg_type, log=True, **_options(opts, "numItermax", "stopThr")
-    )
+    with warnings.catch_warnings():  # POT passes scipy's deprecated L-BFGS-B `disp`
+        warnings.simplefilter("ignore", DeprecationWarning)
+        plan, log = ot.smooth.smooth_ot_dual(
+            a, b, M, reg, reg_type=reg_type, log=True, **_options(opts, "numItermax", "stopThr")
+        )
     res = log["res"]
     return np.asarray(plan), bool(res.success), int(getattr(res, "nit", 0))
 

@@ -133,25 +133,28 @@ def _newton(kind: str, t: F64, residual: F64, slope: F64) -> F64:
 def find_roots(evaluate: Evaluate, kind: str, t0: F64, tol: F64) -> tuple[F64, int, bool]:
     """Thresholds where ``evaluate`` (residual, slope) is 0, each kept in its own bracket.
 
-    The residual decreases in ``t``. The last evaluation is at the returned thresholds.
+    The residual decreases in ``t``. The last evaluation is at the returned thresholds;
+    ``converged`` says whether every residual is within ``tol`` (or 1000 ``tol`` where the
+    bracket has shrunk to rounding).
     """
     t = t0.astype(np.float64, copy=True)
     lo, hi = np.full_like(t, -math.inf), np.full_like(t, math.inf)
     jump = np.full_like(t, JUMP)
+    eps = 4 * np.finfo(np.float64).eps
     for it in range(1, MAX_ITER + 1):
         residual, slope = evaluate(t)
-        done = np.abs(residual) <= tol
-        lo = np.where(residual > 0, t, lo)
-        hi = np.where(residual < 0, t, hi)
-        step = _newton(kind, t, residual, slope)
-        inside = (step > lo) & (step < hi) & (slope > 0)
-        both = np.isfinite(lo) & np.isfinite(hi)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"):  # +-inf thresholds: groups kept whole or pruned
+            done = np.abs(residual) <= tol
+            lo = np.where(residual > 0, t, lo)
+            hi = np.where(residual < 0, t, hi)
+            step = _newton(kind, t, residual, slope)
+            inside = (step > lo) & (step < hi) & (slope > 0)
+            both = np.isfinite(lo) & np.isfinite(hi)
             fallback = np.where(both, lo / 2 + hi / 2, t + np.sign(residual) * jump)
-        jump = np.where(inside, jump, 2 * jump)
-        new = np.where(done, t, np.where(inside, step, fallback))
-        tiny = 4 * np.finfo(np.float64).eps * np.maximum(np.abs(t), 1.0)
-        stalled = (np.abs(new - t) <= tiny) | (both & (hi - lo <= tiny))
+            jump = np.where(inside, jump, 2 * jump)
+            new = np.where(done, t, np.where(inside, step, fallback))
+            tiny = eps * np.maximum(np.abs(t), 1.0)
+            stalled = (np.abs(new - t) <= tiny) | (both & (hi - lo <= tiny))
         if np.all(done | stalled):
             return t, it, bool(np.all(done | (np.abs(residual) <= 1e3 * tol)))
         t = new
