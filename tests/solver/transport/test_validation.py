@@ -97,7 +97,8 @@ def test_options_are_checked_against_the_method_table() -> None:
 
 
 def test_not_a_problem() -> None:
-    with pytest.raises(InvalidProblemError, match=r"^problem: must be a TransportProblem; got dict"):
+    message = r"^problem: must be a TransportProblem; got dict"
+    with pytest.raises(InvalidProblemError, match=message):
         transport({"scores": S}, method="auto")  # type: ignore[arg-type]
 
 
