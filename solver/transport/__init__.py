@@ -1,7 +1,17 @@
 """Optimal-transport soft masks (DTP): exact budgets through the one dual variable, with POT's
-solvers as the references. POT itself is imported only by the methods that call it."""
+solvers as the references, and transports to several bins through POT. POT itself is imported
+only by the methods that call it."""
 
-from ._api import METHODS, transport
-from ._types import TransportProblem, TransportResult
+from ._api import BIN_METHODS, METHODS, transport, transport_bins
+from ._types import BinsProblem, BinsResult, TransportProblem, TransportResult
 
-__all__ = ["METHODS", "TransportProblem", "TransportResult", "transport"]
+__all__ = [
+    "BIN_METHODS",
+    "METHODS",
+    "BinsProblem",
+    "BinsResult",
+    "TransportProblem",
+    "TransportResult",
+    "transport",
+    "transport_bins",
+]

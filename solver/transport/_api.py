@@ -14,12 +14,12 @@ from .._registry import Method, lookup
 from .._result import Status, relative_gap
 from .._tolerance import FIT_RTOL
 from ._pot import OPTIONS as POT_OPTIONS
-from ._pot import POT_METHODS, solve_pot
+from ._pot import POT_METHODS, solve_bins, solve_pot
 from ._semidual import Solved, exact, solve_semidual
-from ._types import TransportProblem, TransportResult
-from ._validate import F64, Instance, validate_problem
+from ._types import BinsProblem, BinsResult, TransportProblem, TransportResult
+from ._validate import F64, Bins, Instance, validate_bins, validate_problem
 
-__all__ = ["METHODS", "transport"]
+__all__ = ["BIN_METHODS", "METHODS", "transport", "transport_bins"]
 
 
 def _semi_dual(inst: Instance, *, time_limit: float | None, seed: int) -> Solved:
@@ -175,3 +175,63 @@ def transport(
     if not inst.per_group and not inst.lo.sum() <= inst.budget <= inst.hi.sum():
         return _infeasible(inst, name, start)
     return _result(inst, spec.solve(inst, **common, **checked), name, start)
+
+
+BIN_METHODS: dict[str, Method] = {name: Method(solve_bins, POT_OPTIONS) for name in POT_METHODS}
+"""POT's methods for several bins; ``auto``: ``emd`` at ``reg = 0``, else ``sinkhorn_log``
+(entropy) or ``smooth`` (l2)."""
+
+
+def _auto_bins(problem: Bins) -> str:
+    if problem.reg == 0:
+        return "emd"
+    return "sinkhorn_log" if problem.reg_type == "entropy" else "smooth"
+
+
+def transport_bins(
+    problem: BinsProblem,
+    *,
+    method: str = "auto",
+    time_limit: float | None = None,
+    seed: int = 0,
+    **options: Any,
+) -> BinsResult:
+    r"""The plan of a transport to several bins, by POT's general solvers.
+
+    .. math::
+        \min_{P \ge 0} \; \sum_{ik} C_{ik} P_{ik} + \lambda\,\Omega(P) \quad \text{s.t.} \quad
+        P\mathbf{1} = a, \;\; \mathbf{1}^\top P = b
+
+    (symbols as in `BinsProblem`). Methods: ``emd``, ``sinkhorn``, ``sinkhorn_log``,
+    ``smooth``, ``ot_solve``; options ``max_iter`` and ``tol`` as for `transport`.
+
+    Examples
+    --------
+    >>> from pruneplan.solver.transport import BinsProblem, transport_bins
+    >>> costs = [[0.0, 1.0, 2.0], [2.0, 0.0, 1.0], [1.0, 2.0, 0.0], [0.0, 0.5, 3.0]]
+    >>> result = transport_bins(BinsProblem(costs, bins=[2, 1, 1]))
+    >>> result.method, result.assignment.tolist(), float(result.objective)
+    ('emd', [0, 1, 2, 0], 0.0)
+    """
+    start = time.perf_counter()
+    validate_options("auto", COMMON_OPTIONS, {"time_limit": time_limit, "seed": seed})
+    checked = validate_bins(problem)
+    name, spec = lookup(BIN_METHODS, method, _auto_bins(checked))
+    opts = validate_options(name, spec.options, options)
+    plan, converged, iterations = spec.solve(checked, name, opts)
+    rows = np.abs(plan.sum(axis=1) - checked.weights) / checked.weights
+    cols = np.abs(plan.sum(axis=0) - checked.bins) / max(float(checked.bins.sum()), 1e-300)
+    error = float(max(rows.max(), cols.max()))
+    objective = float(np.sum(plan * checked.costs))
+    ok = converged and error <= FIT_RTOL
+    exact_lp = name == "emd" or (name == "ot_solve" and checked.reg == 0)
+    lower_bound = objective if exact_lp and ok else -math.inf
+    return BinsResult(
+        status=Status.OPTIMAL if ok else Status.FEASIBLE, objective=objective,
+        lower_bound=lower_bound, gap=relative_gap(objective, lower_bound),
+        usage={"mass": float(plan.sum())}, limit={"mass": float(checked.bins.sum())},
+        method=name, solve_time_s=time.perf_counter() - start,
+        message="" if ok else f"POT stopped with marginal error {error:.3g}; raise max_iter.",
+        plan=plan, assignment=np.argmax(plan, axis=1).astype(np.int64), marginal_error=error,
+        iterations=iterations,
+    )  # fmt: skip

@@ -18,9 +18,9 @@ import numpy as np
 from .._checks import Interval
 from .._errors import InvalidProblemError
 from ._semidual import Solved
-from ._validate import F64, Instance
+from ._validate import F64, Bins, Instance
 
-__all__ = ["POT_METHODS", "solve_pot"]
+__all__ = ["POT_METHODS", "solve_bins", "solve_pot"]
 
 OPTIONS: dict[str, Interval] = {
     "max_iter": Interval(1, 10**9, integer=True, optional=True),
@@ -147,3 +147,18 @@ def solve_pot(inst: Instance, method: str, options: dict[str, Any]) -> Solved:
         mask[lo:hi] = np.clip(plan[:, 1] / a, 0.0, 1.0)
         converged, iterations = converged and ok, iterations + it
     return Solved(mask, np.full(len(inst.names), math.nan), iterations, converged)
+
+
+def solve_bins(problem: Bins, method: str, options: dict[str, Any]) -> tuple[F64, bool, int]:
+    """``(plan, converged, iterations)`` of POT's ``method`` on a several-bins problem."""
+    import ot  # the [server] extra
+
+    kind, needs_reg = POT_METHODS[method]
+    if needs_reg and problem.reg <= 0:
+        raise InvalidProblemError("reg", f"> 0 for method {method!r}", repr(problem.reg))
+    if kind is not None and problem.reg_type != kind:
+        raise InvalidProblemError(
+            "reg_type", f"{kind!r} for method {method!r}", repr(problem.reg_type)
+        )
+    call = _call(method, problem.reg_type)
+    return call(ot, problem.weights, problem.bins, problem.costs, problem.reg, options)

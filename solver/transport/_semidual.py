@@ -37,6 +37,8 @@ MAX_ITER = 200
 """Root-finding evaluations before giving up (each is one pass over the elements)."""
 JUMP = 8.0
 """First step, in scaled units, where Newton has no slope (every element saturated)."""
+CHUNK = 1 << 16
+"""Elements per block of the single-root evaluation (a block's scratch stays in cache)."""
 SAMPLE = 1 << 15
 """Elements of the subsample that locates the band of scores the exact plan sorts."""
 
@@ -55,64 +57,86 @@ class Solved:
     """The exact (``reg = 0``) plan, where the method computed it."""
 
 
+def _ramp(kind: str, s: F64, scale: float, t: F64 | float, a: F64 | None, out: F64) -> F64:
+    """``out`` = tanh(s * scale - t) (entropy) or the l2 mask, in place."""
+    np.multiply(s, scale, out=out)
+    out -= t
+    if kind == "entropy":
+        return np.tanh(out, out=out)
+    if a is not None:
+        out /= a
+    out += 0.5
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
 @dataclass(eq=False)
-class _Kernel:
-    """Residual kept mass and its slope at one threshold per root (roots = runs of elements)."""
+class _Single:
+    """One root over all elements, evaluated in cache-sized chunks: one memory pass a step."""
 
     s: F64
     scale: float  # 1 / (2 reg): the kernel works on u = s * scale
     a: F64 | None
-    sizes: NDArray[np.int64] | None  # elements per root; None: one root over all
+    kind: str
+    target: F64
+
+    def __post_init__(self) -> None:
+        self.scratch = np.empty(min(CHUNK, self.s.size))
+        self.total = float(self.s.size) if self.a is None else float(self.a.sum())
+
+    def _chunks(self) -> range:
+        return range(0, self.s.size, CHUNK)
+
+    def __call__(self, t: F64) -> tuple[F64, F64]:
+        first = second = 0.0
+        for lo in self._chunks():
+            hi = min(lo + CHUNK, self.s.size)
+            a = None if self.a is None else self.a[lo:hi]
+            buf = _ramp(self.kind, self.s[lo:hi], self.scale, t[0], a, self.scratch[: hi - lo])
+            first += float(buf.sum() if a is None else np.einsum("i,i->", a, buf))
+            if self.kind == "entropy":  # einsum: no temporaries, no BLAS threads
+                second += float(
+                    np.einsum("i,i->", buf, buf) if a is None else np.einsum("i,i,i->", a, buf, buf)
+                )
+            else:
+                second += float(np.count_nonzero((buf > 0) & (buf < 1)))
+        if self.kind == "entropy":
+            return (self.total + first) / 2 - self.target, np.array([(self.total - second) / 4])
+        return first - self.target, np.array([second])
+
+    def mask(self, t: float) -> F64:
+        out = np.empty_like(self.s)
+        for lo in self._chunks():
+            hi = min(lo + CHUNK, self.s.size)
+            a = None if self.a is None else self.a[lo:hi]
+            _mask(self.kind, _ramp(self.kind, self.s[lo:hi], self.scale, t, a, out[lo:hi]))
+        return out
+
+
+@dataclass(eq=False)
+class _Kernel:
+    """Residual kept mass and its slope at one threshold per group (groups = runs of elements)."""
+
+    s: F64
+    scale: float
+    a: F64 | None
+    sizes: NDArray[np.int64]
     kind: str
     target: F64
     buf: F64
 
-    def mass(self) -> F64:
-        if self.a is None:
-            sizes = [self.s.size] if self.sizes is None else self.sizes
-            return np.asarray(sizes, dtype=np.float64)
-        return self._sum(self.a)
-
     def _sum(self, values: F64) -> F64:
-        if self.sizes is None:
-            return np.array([values.sum()])
         return np.add.reduceat(values, np.concatenate([[0], np.cumsum(self.sizes)[:-1]]))
 
-    def fill(self, t: F64) -> None:
-        """``buf`` = tanh(u - t) (entropy) or the mask (l2) at thresholds ``t``."""
-        per = t[0] if self.sizes is None else np.repeat(t, self.sizes)
-        np.multiply(self.s, self.scale, out=self.buf)
-        self.buf -= per
-        if self.kind == "entropy":
-            np.tanh(self.buf, out=self.buf)
-            return
-        if self.a is not None:
-            self.buf /= self.a
-        self.buf += 0.5
-        np.clip(self.buf, 0.0, 1.0, out=self.buf)
-
-    def _moments(self) -> tuple[F64, F64]:
-        """Weighted sums of ``buf`` and ``buf**2`` per root."""
-        buf, a = self.buf, self.a
-        if self.sizes is None:  # einsum: no temporaries, no BLAS threads
-            s1 = buf.sum() if a is None else np.einsum("i,i->", a, buf)
-            s2 = np.einsum("i,i->", buf, buf) if a is None else np.einsum("i,i,i->", a, buf, buf)
-            return np.array([s1]), np.array([s2])
-        weighted = buf if a is None else a * buf
-        return self._sum(weighted), self._sum(weighted * buf)
-
     def __call__(self, t: F64) -> tuple[F64, F64]:
-        self.fill(t)
-        mass = self.mass()
+        buf = _ramp(self.kind, self.s, self.scale, np.repeat(t, self.sizes), self.a, self.buf)
+        mass = self.sizes * 1.0 if self.a is None else self._sum(self.a)
+        weighted = buf if self.a is None else self.a * buf
         if self.kind == "entropy":
-            s1, s2 = self._moments()
-            return (mass + s1) / 2 - self.target, (mass - s2) / 4
-        active = (self.buf > 0) & (self.buf < 1)
-        if self.sizes is None:
-            kept = self.buf.sum() if self.a is None else np.einsum("i,i->", self.a, self.buf)
-            return kept - self.target, np.array([float(np.count_nonzero(active))])
-        kept_g = self._sum(self.buf if self.a is None else self.a * self.buf)
-        return kept_g - self.target, self._sum(active.astype(np.float64))
+            return (mass + self._sum(weighted)) / 2 - self.target, (
+                mass - self._sum(weighted * buf)
+            ) / 4
+        active = ((buf > 0) & (buf < 1)).astype(np.float64)
+        return self._sum(weighted) - self.target, self._sum(active)
 
 
 def _mask(kind: str, buf: F64) -> F64:
@@ -214,8 +238,8 @@ def solve_semidual(inst: Instance, boundary: F64) -> Solved:
     a few Newton steps from the root for any ``reg`` on smooth score distributions.
     """
     kind = inst.reg_type
-    buf = np.empty_like(inst.scores)
     start = boundary / (2 * inst.reg)
+    buf = np.empty_like(inst.scores) if inst.per_group or inst.bounded else inst.scores[:0]
     if inst.per_group:
         t, it, converged = _per_group(inst, inst.lo, start, buf)
     elif inst.bounded:
@@ -223,10 +247,10 @@ def solve_semidual(inst: Instance, boundary: F64) -> Solved:
     else:
         total = np.array([inst.mass.sum()])
         target, t0 = _extremes(np.array([inst.budget]), total, start[:1])
-        scale = 1 / (2 * inst.reg)
-        kernel = _Kernel(inst.scores, scale, inst.weights, None, kind, target, buf)
-        t, it, converged = find_roots(kernel, kind, t0, TRANSPORT_ROOT_RTOL * target)
-        t = np.full(len(inst.names), t[0])
+        single = _Single(inst.scores, 1 / (2 * inst.reg), inst.weights, kind, target)
+        t, it, converged = find_roots(single, kind, t0, TRANSPORT_ROOT_RTOL * target)
+        threshold = np.full(len(inst.names), 2 * inst.reg * t[0] if np.isfinite(t[0]) else math.nan)
+        return Solved(single.mask(float(t[0])), threshold, it, converged)
     threshold = np.where(np.isfinite(t), 2 * inst.reg * t, math.nan)
     return Solved(_mask(kind, buf), threshold, it, converged)
 
@@ -241,8 +265,9 @@ def _band(inst: Instance) -> tuple[float, float]:
     s, a = _sample(inst)
     order = np.argsort(-s, kind="stable")
     cum = np.cumsum(a[order])
-    q = int(np.searchsorted(cum, inst.budget / float(inst.mass.sum()) * cum[-1]))
-    d = 4 * int(math.sqrt(SAMPLE))
+    share = inst.budget / float(inst.mass.sum())
+    q = int(np.searchsorted(cum, share * cum[-1]))
+    d = 8 + math.ceil(5 * math.sqrt(SAMPLE * share * (1 - share)))  # 5 sd of the sample rank
     top, bottom = s[order[max(q - d, 0)]], s[order[min(q + d, SAMPLE - 1)]]
     width = max(float(top - bottom), 1e-12 * (abs(float(top)) + 1.0))
     hi, lo = float(top), float(bottom)

@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._result import Certificate
 
-__all__ = ["TransportProblem", "TransportResult"]
+__all__ = ["BinsProblem", "BinsResult", "TransportProblem", "TransportResult"]
 
 REG_TYPES = ("entropy", "l2")
 """The regularisers of the two-bin problem."""
@@ -96,4 +96,57 @@ class TransportResult(Certificate):
     threshold: Mapping[str, float]
     kept: Mapping[str, float]
     budget_error: float
+    iterations: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class BinsProblem:
+    r"""A general transport from the elements to :math:`K` bins (several widths, reallocation).
+
+    .. math::
+        \min_{P \ge 0} \; \sum_{ik} C_{ik} P_{ik} + \lambda\,\Omega(P) \quad \text{s.t.} \quad
+        P\mathbf{1} = a, \;\; \mathbf{1}^\top P = b
+
+    where :math:`C` is the cost of sending element :math:`i` to bin :math:`k`, :math:`a` the
+    element masses, :math:`b` the bin capacities (same total), :math:`\lambda` = ``reg``
+    (0: the exact LP) and :math:`\Omega` as in `TransportProblem`. Solved by POT.
+
+    Parameters
+    ----------
+    costs : array_like, shape (n, K)
+        Finite costs, :math:`K \ge 2`.
+    bins : array_like, shape (K,)
+        Mass per bin, finite and >= 0, summing to the total element mass.
+    weights : array_like, shape (n,), optional
+        Element masses, finite and > 0 (1 each by default).
+    reg : float
+    reg_type : {"entropy", "l2"}
+    """
+
+    costs: ArrayLike
+    bins: ArrayLike
+    weights: ArrayLike | None = None
+    reg: float = 0.0
+    reg_type: str = "entropy"
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class BinsResult(Certificate):
+    """The plan to several bins and its certificate.
+
+    ``objective`` is :math:`\\sum C_{ik} P_{ik}`; ``lower_bound`` equals it for the exact LP
+    (``emd``) and is ``-inf`` for the regularised methods (no bound is proven).
+
+    Attributes
+    ----------
+    plan : ndarray, shape (n, K)
+    assignment : ndarray of int, shape (n,)
+        The bin holding most of each element's mass (the hard choice).
+    marginal_error : float
+        Largest relative error of the row and column sums against ``weights`` and ``bins``.
+    """
+
+    plan: NDArray[np.float64]
+    assignment: NDArray[np.int64]
+    marginal_error: float
     iterations: int = 0

@@ -12,9 +12,9 @@ from numpy.typing import NDArray
 from .._checks import array, finite, fmt, number
 from .._errors import InvalidProblemError
 from .._tolerance import BUDGET_RTOL
-from ._types import REG_TYPES, TransportProblem
+from ._types import REG_TYPES, BinsProblem, TransportProblem
 
-__all__ = ["Instance", "validate_problem"]
+__all__ = ["Bins", "Instance", "validate_bins", "validate_problem"]
 
 F64 = NDArray[np.float64]
 
@@ -97,7 +97,7 @@ def _weights(weights: object, names: tuple[str, ...], arrays: list[F64]) -> list
     return out
 
 
-def _reg(problem: TransportProblem) -> tuple[float, str]:
+def _reg(problem: TransportProblem | BinsProblem) -> tuple[float, str]:
     if problem.reg_type not in REG_TYPES:
         raise InvalidProblemError(
             "reg_type", f"one of {', '.join(REG_TYPES)}", fmt(problem.reg_type)
@@ -176,3 +176,46 @@ def validate_problem(problem: TransportProblem) -> Instance:
     mass = sizes.astype(np.float64) if weights is None else np.array([w.sum() for w in weights])
     lo, hi, total, per_group = _bounds(problem, names, mass)
     return Instance(names, scores, flat, offsets, mass, lo, hi, total, per_group, reg, reg_type)
+
+
+@dataclass(frozen=True, eq=False)
+class Bins:
+    """A validated `BinsProblem`: contiguous float64 arrays."""
+
+    costs: F64
+    bins: F64
+    weights: F64
+    reg: float
+    reg_type: str
+
+
+def validate_bins(problem: BinsProblem) -> Bins:
+    """Shapes, finiteness, signs, and equal totals of ``weights`` and ``bins``."""
+    if not isinstance(problem, BinsProblem):
+        raise InvalidProblemError("problem", "a BinsProblem", type(problem).__name__)
+    costs = np.ascontiguousarray(np.asarray(problem.costs, dtype=np.float64))
+    if costs.ndim != 2 or costs.shape[0] < 1 or costs.shape[1] < 2:
+        raise InvalidProblemError(
+            "costs", "a 2-D array (n elements, K >= 2 bins)", f"shape {costs.shape}"
+        )
+    finite(costs.ravel(), "costs", nonnegative=False)
+    n, k = costs.shape
+    weights = np.ones(n) if problem.weights is None else array(problem.weights, "weights")
+    if weights.size != n:
+        raise InvalidProblemError(
+            "weights", f"{n} values (one per row of costs)", str(weights.size)
+        )
+    finite(weights, "weights", nonnegative=True)
+    if (weights == 0).any():
+        raise InvalidProblemError("weights", "> 0", f"0.0 at index {int(np.argmax(weights == 0))}")
+    bins = array(problem.bins, "bins")
+    if bins.size != k:
+        raise InvalidProblemError("bins", f"{k} values (one per column of costs)", str(bins.size))
+    finite(bins, "bins", nonnegative=True)
+    total = float(weights.sum())
+    if abs(float(bins.sum()) - total) > 1e-9 * total:
+        raise InvalidProblemError(
+            "bins", f"a total equal to the element mass {total:.10g}", f"{bins.sum():.10g}"
+        )
+    reg, reg_type = _reg(problem)
+    return Bins(costs, bins, weights, reg, reg_type)

@@ -21,7 +21,16 @@ MODULES = sorted(f"{tr.__name__}.{m.name}" for m in pkgutil.iter_modules(tr.__pa
 
 
 def test_all_is_pinned() -> None:
-    assert tr.__all__ == ["METHODS", "TransportProblem", "TransportResult", "transport"]
+    assert tr.__all__ == [
+        "BIN_METHODS",
+        "METHODS",
+        "BinsProblem",
+        "BinsResult",
+        "TransportProblem",
+        "TransportResult",
+        "transport",
+        "transport_bins",
+    ]
     assert list(tr.METHODS) == [
         "semi_dual",
         "sinkhorn",
