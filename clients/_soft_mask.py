@@ -48,17 +48,19 @@ JUMP = 8.0
 """First step, in units of 2 reg, where Newton has no slope."""
 
 
-def _kernel(u: Tensor, a: Tensor | None, t: float, kind: str) -> tuple[Tensor, float, float]:
+def _kernel(
+    u: Tensor, a: Tensor | None, t: float, kind: str, buf: Tensor
+) -> tuple[Tensor, float, float]:
     """``(buf, kept, slope)`` at scaled threshold ``t``: tanh or the mask, its mass, slope."""
-    z = u - t
+    z = torch.sub(u, t, out=buf)
     if kind == "entropy":
-        z = torch.tanh(z)
+        z = torch.tanh(z, out=buf)
         s1 = z.sum() if a is None else torch.dot(a, z)
         s2 = torch.dot(z, z) if a is None else torch.dot(a * z, z)
         mass = float(u.numel()) if a is None else float(a.sum())
         pair = torch.stack([s1, s2]).tolist()  # one device sync per step
         return z, (mass + pair[0]) / 2, (mass - pair[1]) / 4
-    z = (z if a is None else z / a).add_(0.5).clamp_(0.0, 1.0)
+    z = (z if a is None else z.div_(a)).add_(0.5).clamp_(0.0, 1.0)
     kept = z.sum() if a is None else torch.dot(a, z)
     active = ((z > 0) & (z < 1)).sum()
     pair = torch.stack([kept, active.to(kept.dtype)]).tolist()
@@ -79,8 +81,9 @@ def _solve(
     """Scaled threshold where the kept mass is ``budget``; the buffer of its last evaluation."""
     t, lo, hi, jump = t0, -math.inf, math.inf, JUMP
     tol = ROOT_RTOL * budget
+    scratch = torch.empty_like(u)
     for it in range(1, MAX_ITER + 1):
-        buf, kept, slope = _kernel(u, a, t, kind)
+        buf, kept, slope = _kernel(u, a, t, kind, scratch)
         residual = kept - budget
         if abs(residual) <= tol:
             return buf, t, it
