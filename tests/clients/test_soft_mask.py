@@ -163,6 +163,17 @@ def test_prune_applies_the_hard_mask_reversibly_broadcast_over_channels() -> Non
     assert (conv.weight[[0, 2, 4, 5]] == 0).all() and not hasattr(conv, "weight_orig")
 
 
+def test_prune_then_the_clients_finalize_makes_the_mask_permanent() -> None:
+    from pruneplan.clients.torch import finalize
+
+    model = nn.Sequential(nn.Linear(4, 3))
+    module = TransportMask((3, 4), 5, 0.1, scores=torch.arange(12.0).reshape(3, 4))
+    module.prune(model[0], "weight")
+    assert finalize(model) == ["0.weight"]
+    assert int((model[0].weight != 0).sum()) <= 5 and (model[0].weight[2, 3] != 0)
+    assert not hasattr(model[0], "weight_mask")
+
+
 def test_schedules_run_from_start_to_end() -> None:
     for schedule in (GeometricSchedule(1.0, 1e-3), BregmanSchedule(1.0, 1e-3)):
         values = [schedule(p) for p in np.linspace(0, 1, 11)]
