@@ -104,9 +104,9 @@ def _solve(
 
 def _boundary(scores: Tensor, a: Tensor | None, budget: float) -> float:
     """The exact plan's threshold score: the score at which the budget runs out."""
-    if a is None:
+    if a is None:  # the k-th largest by selection, O(n)
         k = min(max(math.ceil(budget), 1), scores.numel())
-        return float(torch.topk(scores.reshape(-1), k).values[-1])
+        return float(torch.kthvalue(scores.reshape(-1), scores.numel() - k + 1).values)
     order = torch.argsort(scores.reshape(-1), descending=True)
     j = int(
         torch.searchsorted(
@@ -141,8 +141,9 @@ class _Implicit(torch.autograd.Function):
         deriv, a = ctx.saved_tensors
         g = grad.reshape(-1).to(deriv.dtype)
         weighted = deriv if a is None else a * deriv
-        ratio = torch.dot(g, deriv) / weighted.sum().clamp_min(torch.finfo(deriv.dtype).tiny)
-        out = deriv * g - weighted * ratio
+        pair = torch.stack([torch.dot(g, deriv), weighted.sum()]).tolist()
+        ratio = pair[0] / max(pair[1], torch.finfo(deriv.dtype).tiny)
+        out = torch.mul(deriv, g).sub_(weighted, alpha=ratio)
         return out.to(ctx.dtype).reshape(ctx.shape), None, None, None
 
 
@@ -159,7 +160,7 @@ def _solved(
     buf, t, _ = _solve(s / (2 * reg), a, budget, kind, start / (2 * reg))
     if kind == "entropy":
         mask = buf.add_(1.0).mul_(0.5)
-        deriv = mask * (1 - mask) / reg
+        deriv = mask.clone().mul_(mask).neg_().add_(mask).div_(reg)  # m (1 - m) / reg
     else:
         mask = buf
         active = ((mask > 0) & (mask < 1)).to(mask.dtype)
