@@ -2,7 +2,8 @@
 
 Pure numerical code: numpy and scipy (highspy and POT for the back ends that need them).
 `solve` takes any family's problem; each family also has its own entry point (`allocate`,
-`select`, `cluster`).
+`select`, `cluster`; `transport` lives in `pruneplan.solver.transport`, whose name it would
+shadow here).
 """
 
 from ._dispatch import solve
@@ -20,11 +21,20 @@ from .allocation import (
 )
 from .clustering import ClusterGroup, ClusteringProblem, ClusteringResult, cluster
 from .selection import GroupSelection, ItemGroup, SelectionProblem, SelectionResult, select
+from .transport import (
+    BinsProblem,
+    BinsResult,
+    TransportProblem,
+    TransportResult,
+    transport_bins,
+)
 
 __all__ = [
     "METHODS",
     "AllocationProblem",
     "AllocationResult",
+    "BinsProblem",
+    "BinsResult",
     "Certificate",
     "ClusterGroup",
     "ClusteringProblem",
@@ -38,9 +48,12 @@ __all__ = [
     "SelectionProblem",
     "SelectionResult",
     "Status",
+    "TransportProblem",
+    "TransportResult",
     "allocate",
     "cluster",
     "kept_count",
     "select",
     "solve",
+    "transport_bins",
 ]

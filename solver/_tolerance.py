@@ -51,3 +51,9 @@ REPAIR_TOL = 1e-15
 
 CLUSTER_MOVE_RTOL = 1e-9
 """Clustering element moves: smallest gain, relative to the element's affinity scale, acted on."""
+
+TRANSPORT_ROOT_RTOL = 1e-12
+"""Relative residual of the kept mass at which the transport root finding stops."""
+
+TRANSPORT_FULL_RTOL = 1e-12
+"""Relative slack under which a transport target counts as the whole group (mask all 1)."""

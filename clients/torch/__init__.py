@@ -26,17 +26,21 @@ from ._merge import MergeReport, channel_features, cluster_and_merge, merge_pair
 from ._metrics import LossIncrease, Metric, distortion, loss_increase
 from ._profile import DEFAULT_LEVELS, LOG_DENSITY_LEVELS, profile
 from ._refine import measured_distortion, refine
+from ._soft_mask import BregmanSchedule, GeometricSchedule, TransportMask, transport_mask
 
 __all__ = [
     "DEFAULT_LEVELS",
     "LOG_DENSITY_LEVELS",
     "Batch",
+    "BregmanSchedule",
+    "GeometricSchedule",
     "LayerReport",
     "LossIncrease",
     "MergeReport",
     "Metric",
     "PlanMismatchError",
     "PruneReport",
+    "TransportMask",
     "apply",
     "broadcast_plan",
     "canonical_name",
@@ -57,4 +61,5 @@ __all__ = [
     "refine",
     "relative_budget",
     "schedule_density",
+    "transport_mask",
 ]

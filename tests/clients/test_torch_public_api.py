@@ -18,12 +18,15 @@ PUBLIC = [
     "DEFAULT_LEVELS",
     "LOG_DENSITY_LEVELS",
     "Batch",
+    "BregmanSchedule",
+    "GeometricSchedule",
     "LayerReport",
     "LossIncrease",
     "MergeReport",
     "Metric",
     "PlanMismatchError",
     "PruneReport",
+    "TransportMask",
     "apply",
     "broadcast_plan",
     "canonical_name",
@@ -44,6 +47,7 @@ PUBLIC = [
     "refine",
     "relative_budget",
     "schedule_density",
+    "transport_mask",
 ]
 
 MODULES = sorted(
@@ -71,6 +75,7 @@ def test_modules_split_by_concern() -> None:
         "_metrics",
         "_profile",
         "_refine",
+        "_soft_mask",
     ]
 
 

@@ -20,6 +20,8 @@ PUBLIC = [
     "METHODS",
     "AllocationProblem",
     "AllocationResult",
+    "BinsProblem",
+    "BinsResult",
     "Certificate",
     "ClusterGroup",
     "ClusteringProblem",
@@ -33,15 +35,19 @@ PUBLIC = [
     "SelectionProblem",
     "SelectionResult",
     "Status",
+    "TransportProblem",
+    "TransportResult",
     "allocate",
     "cluster",
     "kept_count",
     "select",
     "solve",
+    "transport_bins",
 ]
 
-FAMILIES = ", ".join(t.__name__ for t in solver.solve.registry if t is not object)
-"""Every registered problem type, in registration order (the families' own ``__init__``)."""
+NAMES = sorted(t.__name__ for t in solver.solve.registry if t is not object)
+FAMILIES = ", ".join(NAMES)
+"""Every registered problem type (each family registers its own in its ``__init__``), sorted."""
 
 HEADER = [
     "status",
@@ -189,7 +195,7 @@ def test_a_family_plugs_into_solve_with_one_register_line() -> None:
     )
     assert _python(code).splitlines() == [
         "('toy', {'seed': 1})",
-        f"problem: must be one of {FAMILIES}, ToyProblem; got int.",
+        f"problem: must be one of {', '.join(sorted([*NAMES, 'ToyProblem']))}; got int.",
     ]
 
 

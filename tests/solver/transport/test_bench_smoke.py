@@ -1,0 +1,31 @@
+"""Smoke run of ``benchmarks/transport.py --quick`` (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "transport.py"
+
+
+def test_quick_benchmark_meets_the_budget_and_matches_pot(tmp_path: Path) -> None:
+    out = tmp_path / "rows.json"
+    subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    data = json.loads(out.read_text())
+    assert {(r["n"], r["reg_type"], r["reg"]) for r in data["rows"]} == {
+        (n, kind, reg)
+        for n in (500, 2000)
+        for kind, reg in (("entropy", 0.1), ("entropy", 0.01), ("l2", 0.1))
+    }
+    for r in data["rows"]:
+        assert r["budget_error"] <= 1e-9
+        if r["n"] <= data["pot_max"]:
+            assert r["ratio"] > 0 and r["max_dev"] < (1e-3 if r["reg_type"] == "entropy" else 1e-2)
+        else:
+            assert r["pot_s"] is None
+    assert all(r["budget_error"] <= 1e-6 for r in data["torch"])
