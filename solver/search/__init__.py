@@ -8,6 +8,7 @@ growing sample counts. Pure: the caller measures, the session only proposes and 
 from ._session import SearchSession
 from ._types import (
     MODES,
+    RESOLVE_METHODS,
     Candidate,
     Measurement,
     Record,
@@ -18,6 +19,7 @@ from ._types import (
 
 __all__ = [
     "MODES",
+    "RESOLVE_METHODS",
     "Candidate",
     "Measurement",
     "Record",

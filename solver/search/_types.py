@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "MODES",
+    "RESOLVE_METHODS",
     "Candidate",
     "Measurement",
     "Record",
@@ -18,6 +19,9 @@ __all__ = [
 
 MODES = ("swap", "resolve", "curves")
 """Every proposal mode by name."""
+
+RESOLVE_METHODS = ("exact", "dp", "lagrangian", "milp")
+"""The allocation methods a re-solve may use."""
 
 
 class SearchState(enum.Enum):
@@ -61,6 +65,10 @@ class SearchOptions:
     perturbation : float
         Relative standard deviation of the random multiplicative noise on each layer's curve
         in ``"resolve"``.
+    resolve_method : str
+        The `pruneplan.solver.allocate` method of ``"resolve"`` and ``"curves"``: ``"exact"``
+        (certified; tens of milliseconds with several resources), ``"dp"``, ``"lagrangian"``
+        or ``"milp"``. Every one returns plans within the budget.
     seed : int
         Seed of every random choice of the session.
     """
@@ -71,6 +79,7 @@ class SearchOptions:
     samples: tuple[int, ...] = (1, 4, 16)
     max_swaps: int = 3
     perturbation: float = 0.1
+    resolve_method: str = "exact"
     seed: int = 0
 
 
