@@ -100,6 +100,7 @@ class SearchSession:
     def _setup(self, problem: AllocationProblem, options: SearchOptions) -> None:
         self._problem = problem
         self._options = options
+        self._samples = tuple(options.samples or ())
         self._space = Space.of(problem)
         self._rng = np.random.default_rng(options.seed)
         self._next_id = 1
@@ -290,7 +291,7 @@ class SearchSession:
         last = self._stage == len(opts.candidates) - 1
         if last:
             entries = [*entries, (self._incumbent_plan, self._incumbent.mode)]
-        samples = opts.samples[self._stage]
+        samples = self._samples[self._stage]
         sample_set = self._generation * len(opts.candidates) + self._stage
         self._current, self._plans, self._told, self._asked = [], {}, {}, 0
         for plan, mode in entries:

@@ -56,10 +56,11 @@ class SearchOptions:
         `SearchSession.tell_curves`; skipped until some are told).
     candidates : tuple of int
         Candidates per stage of successive halving, non-increasing, the last >= 1.
-    samples : tuple of int
+    samples : tuple of int, optional
         Sample count (the caller's unit: frames, batches, ...) of each stage, one per stage,
-        non-decreasing. When the last one is the whole search calibration set, every final
-        comparison is made on the same samples.
+        non-decreasing; default ``4**s`` for stage ``s`` (1, 4, 16 for three stages). When the
+        last one is the whole search calibration set, every final comparison is made on the
+        same samples.
     max_swaps : int
         Most level swaps per ``"swap"`` mutation (each mutation draws 1 to ``max_swaps``).
     perturbation : float
@@ -76,7 +77,7 @@ class SearchOptions:
     evaluations: int = 300
     modes: tuple[str, ...] = MODES
     candidates: tuple[int, ...] = (16, 4, 1)
-    samples: tuple[int, ...] = (1, 4, 16)
+    samples: tuple[int, ...] | None = None
     max_swaps: int = 3
     perturbation: float = 0.1
     resolve_method: str = "exact"

@@ -74,6 +74,8 @@ def options(value: SearchOptions | None) -> SearchOptions:
             fmt(data["resolve_method"]),
         )
     data["candidates"] = _stages(data["candidates"], "options.candidates", ascending=False)
+    if data["samples"] is None:
+        data["samples"] = tuple(4**s for s in range(len(data["candidates"])))
     data["samples"] = _stages(data["samples"], "options.samples", ascending=True)
     if len(data["samples"]) != len(data["candidates"]):
         raise InvalidProblemError(
