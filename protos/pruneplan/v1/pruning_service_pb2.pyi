@@ -246,26 +246,30 @@ class TellResponse(_message.Message):
     def __init__(self, state: _Optional[_Union[_search_pb2.SearchState, str]] = ..., evaluations_used: _Optional[int] = ...) -> None: ...
 
 class GetSearchRequest(_message.Message):
-    __slots__ = ("search_id",)
+    __slots__ = ("search_id", "include_problem")
     SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_PROBLEM_FIELD_NUMBER: _ClassVar[int]
     search_id: str
-    def __init__(self, search_id: _Optional[str] = ...) -> None: ...
+    include_problem: bool
+    def __init__(self, search_id: _Optional[str] = ..., include_problem: _Optional[bool] = ...) -> None: ...
 
 class GetSearchResponse(_message.Message):
-    __slots__ = ("search_id", "state", "best", "history", "evaluations_used", "generation")
+    __slots__ = ("search_id", "state", "best", "history", "evaluations_used", "generation", "problem")
     SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     BEST_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
     EVALUATIONS_USED_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
     search_id: str
     state: _search_pb2.SearchState
     best: SolveResponse
     history: _containers.RepeatedCompositeFieldContainer[_search_pb2.SearchRecord]
     evaluations_used: int
     generation: int
-    def __init__(self, search_id: _Optional[str] = ..., state: _Optional[_Union[_search_pb2.SearchState, str]] = ..., best: _Optional[_Union[SolveResponse, _Mapping]] = ..., history: _Optional[_Iterable[_Union[_search_pb2.SearchRecord, _Mapping]]] = ..., evaluations_used: _Optional[int] = ..., generation: _Optional[int] = ...) -> None: ...
+    problem: _allocation_pb2.AllocationProblem
+    def __init__(self, search_id: _Optional[str] = ..., state: _Optional[_Union[_search_pb2.SearchState, str]] = ..., best: _Optional[_Union[SolveResponse, _Mapping]] = ..., history: _Optional[_Iterable[_Union[_search_pb2.SearchRecord, _Mapping]]] = ..., evaluations_used: _Optional[int] = ..., generation: _Optional[int] = ..., problem: _Optional[_Union[_allocation_pb2.AllocationProblem, _Mapping]] = ...) -> None: ...
 
 class CancelSearchRequest(_message.Message):
     __slots__ = ("search_id",)
