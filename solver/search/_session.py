@@ -272,8 +272,8 @@ class SearchSession:
             candidate_id=cid,
             level_index=dict(zip(self._space.names, levels, strict=True)),
             sparsity={
-                layer.name: float(np.asarray(layer.levels, dtype=np.float64)[k])
-                for layer, k in zip(self._problem.layers, levels, strict=True)
+                name: float(grid[k])
+                for name, grid, k in zip(self._space.names, self._space.levels, levels, strict=True)
             },
             usage=dict(zip(self._space.resources, usage.tolist(), strict=True)),
             predicted=self._space.predicted(plan),

@@ -73,6 +73,16 @@ class Space:
     costs: tuple[F64, ...]
     resources: tuple[str, ...]
     budget: F64
+    levels: tuple[F64, ...]
+    """Each layer's levels."""
+    owner: I64
+    """The unit of each layer."""
+    loss_pad: F64
+    """``loss`` padded to shape (U, K) with 0."""
+    cost_pad: F64
+    """``costs`` padded to shape (R, U, K) with 0."""
+    allowed_pad: NDArray[np.bool_]
+    """Whether level ``k`` of unit ``u`` is allowed, shape (U, K)."""
 
     @classmethod
     def of(cls, problem: AllocationProblem) -> Space:
@@ -92,7 +102,22 @@ class Space:
                 np.sum([np.asarray(problem.layers[i].loss, np.float64) for i in members], axis=0)
             )
             costs.append(np.sum([layer_costs[i] for i in members], axis=0))
+        width = max(len(x) for x in loss)
+        loss_pad = np.zeros((len(units), width))
+        cost_pad = np.zeros((len(resources), len(units), width))
+        allowed_pad = np.zeros((len(units), width), dtype=bool)
+        owner = np.zeros(len(problem.layers), dtype=np.int64)
+        for u, unit in enumerate(units):
+            loss_pad[u, : loss[u].size] = loss[u]
+            cost_pad[:, u, : loss[u].size] = costs[u]
+            allowed_pad[u, allowed[u]] = True
+            owner[list(unit)] = u
         return cls(
+            levels=tuple(np.asarray(layer.levels, dtype=np.float64) for layer in problem.layers),
+            owner=owner,
+            loss_pad=loss_pad,
+            cost_pad=cost_pad,
+            allowed_pad=allowed_pad,
             names=tuple(layer.name for layer in problem.layers),
             units=tuple(units),
             allowed=tuple(allowed),
@@ -106,9 +131,7 @@ class Space:
 
     def usage(self, plan: I64) -> F64:
         """Total cost per budgeted resource, shape (R,)."""
-        total = np.zeros(len(self.resources))
-        for u, k in enumerate(plan.tolist()):
-            total += self.costs[u][:, k]
+        total: F64 = self.cost_pad[:, np.arange(plan.size), plan].sum(axis=1)
         return total
 
     def fits(self, plan: I64) -> bool:
@@ -122,15 +145,12 @@ class Space:
 
     def predicted(self, plan: I64) -> float:
         """The additive proxy: the sum of the unit losses at ``plan``."""
-        return float(sum(float(self.loss[u][k]) for u, k in enumerate(plan.tolist())))
+        return float(sum(self.loss_pad[np.arange(plan.size), plan].tolist()))
 
     def layer_levels(self, plan: I64) -> list[int]:
         """Level index per layer, in the problem's order."""
-        out = [0] * len(self.names)
-        for members, k in zip(self.units, plan.tolist(), strict=True):
-            for i in members:
-                out[i] = int(k)
-        return out
+        levels: list[int] = plan[self.owner].tolist()
+        return levels
 
     def from_layers(self, level_index: Mapping[str, int] | Sequence[int], field: str) -> I64:
         """The unit plan of a per-layer level index (by name or in order); checked."""
@@ -140,23 +160,25 @@ class Space:
                 raise InvalidProblemError(
                     field, "a level index for every layer", f"{missing[0]!r} missing"
                 )
-            levels = [level_index[n] for n in self.names]
+            values = [level_index[n] for n in self.names]
         else:
-            levels = list(level_index)
-        if len(levels) != len(self.names):
+            values = list(level_index)
+        if len(values) != len(self.names):
             raise InvalidProblemError(
-                field, f"one level index per layer ({len(self.names)})", f"{len(levels)}"
+                field, f"one level index per layer ({len(self.names)})", f"{len(values)}"
             )
-        plan = np.array([levels[members[0]] for members in self.units], dtype=np.int64)
-        for u, members in enumerate(self.units):
-            for i in members:
-                if int(levels[i]) != int(plan[u]) or int(plan[u]) not in self.allowed[u]:
-                    allowed = self.allowed[u].tolist()
-                    raise InvalidProblemError(
-                        f"{field}[{i}]",
-                        f"an allowed level index of its group ({allowed})",
-                        repr(levels[i]),
-                    )
+        levels = np.asarray(values, dtype=np.int64)
+        heads = np.array([members[0] for members in self.units], dtype=np.int64)
+        plan = levels[heads]
+        inside = (levels >= 0) & (levels < self.allowed_pad.shape[1])
+        clipped = np.where(inside, levels, 0)
+        ok = inside & (levels == plan[self.owner]) & self.allowed_pad[self.owner, clipped]
+        if not ok.all():
+            i = int(np.argmin(ok))
+            allowed = self.allowed[int(self.owner[i])].tolist()
+            raise InvalidProblemError(
+                f"{field}[{i}]", f"an allowed level index of its group ({allowed})", repr(values[i])
+            )
         return plan
 
     # -- moves --------------------------------------------------------------------------------
