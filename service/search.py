@@ -34,6 +34,7 @@ T = TypeVar("T")
 _RETRIES = 20
 """Writes retried after losing a race with another server before giving up (``ABORTED``)."""
 _PROBLEMS_CACHED = 64
+_STRIPES = 64
 _KEEP = ("options", "results", "curves", "n", "search_id", "start", "request_id")
 """Field heads that are the request's own; the others are the problem's."""
 
@@ -70,7 +71,7 @@ class Searches:
         self.planner = planner
         self.store = planner.store
         self._lock = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._stripes = [threading.Lock() for _ in range(_STRIPES)]
         self._problems: OrderedDict[str, tuple[bytes, AllocationProblem]] = OrderedDict()
 
     # -- the RPCs -----------------------------------------------------------------------------
@@ -179,8 +180,9 @@ class Searches:
         return row.problem, SearchSession.from_dict(problem, json.loads(row.state)), row.version
 
     def _search_lock(self, search_id: str) -> threading.Lock:
-        with self._lock:
-            return self._locks.setdefault(search_id, threading.Lock())
+        """One of `_STRIPES` locks: calls on one search in this server take turns."""
+        digest = hashlib.sha256(search_id.encode()).digest()
+        return self._stripes[int.from_bytes(digest[:4], "little") % _STRIPES]
 
     def _mutate(self, search_id: str, act: Callable[[SearchSession], T]) -> T:
         """``act`` on the stored session, written back under its version (retried on a race)."""
