@@ -314,3 +314,12 @@ def test_bad_problems_and_starts() -> None:
     with pytest.raises(InvalidProblemError) as info:
         SearchSession(bad)
     assert info.value.field.startswith("layers[0]")
+
+
+def test_docstring_example_runs() -> None:
+    import doctest
+
+    from pruneplan.solver.search import _session
+
+    outcome = doctest.testmod(_session)
+    assert outcome.attempted >= 4 and outcome.failed == 0
