@@ -20,8 +20,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ._result import Status
-from ._tolerance import OPTIMAL_GAP
+from ._result import Status, relative_gap, status_for_gap
+from ._tolerance import FIT_RTOL, OPTIMAL_GAP
 
 __all__ = ["Outcome", "ZeroOne", "has_highspy", "solve_zero_one"]
 
@@ -84,6 +84,9 @@ class Outcome:
     bound: float
     message: str = ""
 
+
+RETIGHTEN_TRIES = 3
+"""Re-solves with tightened budgets when HiGHS returns a plan over a budget by its tolerance."""
 
 _Kind = Literal["optimal", "infeasible", "stopped"]
 
@@ -253,6 +256,30 @@ def solve_zero_one(
     of the tree: proving that nothing lies below a low cutoff is fast, while finding and
     proving the optimum is not.
     """
-    if backend == "highspy" or (backend == "auto" and has_highspy()):
-        return _run_highspy(model, start, time_limit, mip_rel_gap, cutoff, heuristics)
-    return _run_scipy(model, time_limit, mip_rel_gap)
+
+    def run(m: ZeroOne, first: I64 | None) -> Outcome:
+        if backend == "highspy" or (backend == "auto" and has_highspy()):
+            return _run_highspy(m, first, time_limit, mip_rel_gap, cutoff, heuristics)
+        return _run_scipy(m, time_limit, mip_rel_gap)
+
+    outcome = run(model, start)
+    budget = model.budget
+    for _ in range(RETIGHTEN_TRIES):
+        if outcome.chosen is None:
+            return outcome
+        excess = model.costs[:, outcome.chosen].sum(axis=1) - model.budget
+        if not np.any(excess > FIT_RTOL * np.abs(model.budget)):
+            return outcome
+        # HiGHS meets rows to its feasibility tolerance (1e-7 absolute): tighten the budgets
+        # that were crossed by twice the excess and solve again. The first bound stays valid.
+        budget = budget - 2.0 * np.maximum(excess, 0.0)
+        retry = run(ZeroOne(model.objective, model.group, model.costs, budget), None)
+        bound = min(outcome.bound, retry.bound)
+        if retry.chosen is None:
+            return Outcome(Status.TIME_LIMIT, None, bound, "HiGHS found no plan within the budget.")
+        objective = float(model.objective[retry.chosen].sum())
+        status = retry.status
+        if status is Status.OPTIMAL:
+            status = status_for_gap(relative_gap(objective, bound))
+        outcome = Outcome(status, retry.chosen, bound, retry.message)
+    return Outcome(Status.TIME_LIMIT, None, outcome.bound, "HiGHS kept crossing the budget.")

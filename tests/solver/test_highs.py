@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pruneplan.solver import Status
+from pruneplan.solver import AllocationProblem, LayerProfile, Status, allocate
 from pruneplan.solver._highs import ZeroOne, has_highspy, solve_zero_one
+
+DATA = Path(__file__).parent / "allocation" / "data"
 
 BACKENDS = [
     "scipy",
@@ -83,3 +87,16 @@ def test_start_plan_and_cutoff() -> None:
     below = solve_zero_one(model, cutoff=optimum * (1 - 1e-6), backend="highspy")
     assert below.status is not Status.TIME_LIMIT
     assert below.chosen is None or model.objective[below.chosen].sum() >= optimum * (1 - 1e-9)
+
+
+def test_a_plan_over_the_budget_by_highs_tolerance_is_solved_again() -> None:
+    """Two budgets where HiGHS's plan crossed flops by a relative 1.3e-7 (its feasibility
+    tolerance): exact and milp used to raise 'returned a plan over the budget'."""
+    data = json.loads((DATA / "highs_tolerance_two_budgets.json").read_text())
+    problem = AllocationProblem([LayerProfile(**layer) for layer in data["layers"]], data["budget"])
+    want = allocate(problem, method="lagrangian")
+    for method in ("exact", "milp"):
+        got = allocate(problem, method=method)
+        assert all(got.usage[r] <= problem.budget[r] * (1 + 1e-9) for r in problem.budget)
+        assert got.objective <= want.objective * (1 + 1e-9)
+        assert got.lower_bound <= got.objective
