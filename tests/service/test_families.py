@@ -291,6 +291,15 @@ def test_server_stream_ends_with_the_result(client: Client, name: str) -> None:
     assert type(events[-1]) is type(solve(PROBLEMS[name]()))
 
 
+def test_one_batch_of_every_family(client: Client) -> None:
+    problems = [selection_problem(), clustering_problem(), PROBLEMS["clustering-offset"]()]
+    job_id = client.submit_batch(problems)
+    results = client.results(job_id, wait=True, timeout=60)
+    assert [type(r) for r in results] == [type(solve(p)) for p in problems]
+    for problem, result in zip(problems, results, strict=True):
+        same(solve(problem).objective, result.objective)
+
+
 def _invalid_field(channel: grpc.Channel, request: pb.SolveRequest) -> str:
     with pytest.raises(grpc.RpcError) as info:
         channel.unary_unary(SOLVE)(request.SerializeToString(), timeout=30)
