@@ -23,10 +23,10 @@ from pruneplan.solver import (
 from pruneplan.v1 import clustering_pb2 as kpb
 
 from ._arrays import (
-    array_to_values,
     canonical_matrix,
     canonical_values,
-    matrix_to_proto,
+    fill_matrix,
+    fill_values,
     proto_to_matrix,
     uint,
     values_to_array,
@@ -45,12 +45,11 @@ def _features(features: object, path: str) -> NDArray[np.float64]:
     return matrix
 
 
-def _group_to_proto(group: ClusterGroup, i: int, raw: bool | None) -> kpb.ClusterGroup:
-    features = _features(group.features, f"groups[{i}].features")
-    message = kpb.ClusterGroup(name=group.name, features=matrix_to_proto(features, raw=raw))
+def _fill_group(message: kpb.ClusterGroup, group: ClusterGroup, i: int, raw: bool | None) -> None:
+    message.name = group.name
+    fill_matrix(message.features, _features(group.features, f"groups[{i}].features"), raw=raw)
     if group.importance is not None:
-        message.importance.CopyFrom(array_to_values(group.importance, raw=raw))
-    return message
+        fill_values(message.importance, group.importance, raw=raw)
 
 
 def _group_from_proto(message: kpb.ClusterGroup, path: str) -> ClusterGroup:
@@ -109,9 +108,9 @@ class ClusteringCodec:
     def encode_problem(
         self, problem: ClusteringProblem, *, raw: bool | None
     ) -> kpb.ClusteringProblem:
-        message = kpb.ClusteringProblem(
-            groups=[_group_to_proto(g, i, raw) for i, g in enumerate(problem.groups)]
-        )
+        message = kpb.ClusteringProblem()
+        for i, group in enumerate(problem.groups):  # in place: features can be large
+            _fill_group(message.groups.add(), group, i, raw)
         _set_target(message, "offset", problem.offset, _number)
         _set_target(message, "n_clusters", problem.n_clusters, uint)
         if problem.keep_budget is not None:
