@@ -29,13 +29,16 @@ from pruneplan.service import convert
 from pruneplan.solver import (
     ClusterGroup,
     ClusteringProblem,
+    GroupSelection,
     InvalidProblemError,
     ItemGroup,
     SelectionProblem,
     Status,
     solve,
 )
+from pruneplan.v1 import clustering_pb2 as kpb
 from pruneplan.v1 import pruning_service_pb2 as pb
+from pruneplan.v1 import selection_pb2 as spb
 
 from .conftest import ServerFactory
 from .fuzz import mutations
@@ -133,6 +136,23 @@ def test_every_family_entry_point_takes_the_dispatch_keywords() -> None:
         assert entry is not solve.registry[object], problem_type
         parameters = inspect.signature(entry).parameters
         assert {"method", "time_limit", "seed", "progress"} <= set(parameters), entry
+
+
+@pytest.mark.parametrize(
+    ("solver_type", "message_type", "extra"),
+    [
+        (ItemGroup, spb.ItemGroup, set()),
+        (SelectionProblem, spb.SelectionProblem, set()),
+        (GroupSelection, spb.GroupSelection, {"name"}),
+        (ClusterGroup, kpb.ClusterGroup, set()),
+        (ClusteringProblem, kpb.ClusteringProblem, {"offset_by_group", "n_clusters_by_group"}),
+    ],
+    ids=lambda t: getattr(t, "__name__", ""),
+)
+def test_one_vocabulary(solver_type: type, message_type: Any, extra: set[str]) -> None:
+    """The messages use the solver's field names (plus the mapping forms of union fields)."""
+    solver = {f.name for f in dataclasses.fields(solver_type)}
+    assert {f.name for f in message_type.DESCRIPTOR.fields} == solver | extra
 
 
 @pytest.mark.parametrize("raw", [False, True], ids=["values", "f64le"])
