@@ -18,12 +18,21 @@ F64LE = np.dtype("<f8")
 
 def array_to_values(array: ArrayLike, *, raw: bool | None = None) -> cpb.Values:
     """Encode a 1-D float64 array; ``raw=None`` picks ``f64le`` from `RAW_THRESHOLD` numbers."""
+    message = cpb.Values()
+    fill_values(message, array, raw=raw)
+    return message
+
+
+def fill_values(message: cpb.Values, array: ArrayLike, *, raw: bool | None = None) -> None:
+    """`array_to_values` into an existing (empty) message: no copy of a built one, which counts
+    for large arrays (a 51 MB matrix: ~0.1 s built in place, ~0.7 s built and copied in)."""
     data = np.ascontiguousarray(array, dtype=F64LE).reshape(-1)
     if raw is None:
         raw = data.size >= RAW_THRESHOLD
     if raw:
-        return cpb.Values(f64le=data.tobytes())
-    return cpb.Values(values=data.tolist())
+        message.f64le = data.tobytes()
+    else:
+        message.values.extend(data.tolist())
 
 
 def values_to_array(message: cpb.Values, path: str) -> NDArray[np.float64]:
@@ -52,6 +61,37 @@ def canonical_values(message: cpb.Values) -> int:
     return len(message.f64le) // 8
 
 
+def fill_matrix(
+    message: cpb.Matrix, matrix: NDArray[np.float64], *, raw: bool | None = None
+) -> None:
+    """Encode a 2-D float64 array in C order into ``message`` (``raw`` as in `array_to_values`)."""
+    message.rows, message.cols = matrix.shape
+    fill_values(message.values, matrix, raw=raw)
+
+
+def proto_to_matrix(message: cpb.Matrix, path: str) -> NDArray[np.float64]:
+    """Decode a `Matrix` into a read-only ``(rows, cols)`` float64 array (no copy for ``f64le``)."""
+    data = values_to_array(message.values, f"{path}.values")
+    rows, cols = int(message.rows), int(message.cols)
+    if rows * cols != data.size:
+        raise InvalidProblemError(
+            f"{path}.values",
+            f"rows * cols = {rows} * {cols} numbers (a full matrix)",
+            f"{data.size} numbers",
+        )
+    try:
+        return data.reshape(rows, cols)
+    except ValueError:  # an empty matrix with a dimension past what numpy can index
+        raise InvalidProblemError(
+            f"{path}.rows", "dimensions numpy can index (< 2^62)", f"{rows} x {cols}"
+        ) from None
+
+
+def canonical_matrix(message: cpb.Matrix) -> int:
+    """`canonical_values` of the matrix's numbers; their count."""
+    return canonical_values(message.values)
+
+
 def mask_to_proto(mask: ArrayLike) -> cpb.BitMask:
     """Bit-pack a boolean mask (bit order "little", C order)."""
     array = np.asarray(mask, dtype=bool)
@@ -72,3 +112,10 @@ def proto_to_mask(message: cpb.BitMask, path: str = "mask") -> NDArray[np.bool_]
         )
     bits = np.frombuffer(message.bits, dtype=np.uint8)
     return np.unpackbits(bits, count=length, bitorder="little").astype(bool).reshape(shape)
+
+
+def uint(value: object, field: str) -> int:
+    """``value`` for a ``uint64`` field: a non-negative integer below 2^64 (bools refused)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= value < 2**64:
+        return int(value)
+    raise InvalidProblemError(field, "an integer in [0, 2^64)", repr(value))

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from .._checks import COMMON_OPTIONS, Interval, validate_options
 from .._errors import InvalidProblemError
+from .._progress import ProgressCallback, report, reporting
 from .._registry import Method, lookup
 from .._result import Status, deadline, relative_gap, status_for_gap
 from ._cost import cut_cost, negative_part, representatives
@@ -245,6 +246,7 @@ def cluster(
     method: str = "auto",
     time_limit: float | None = None,
     seed: int = 0,
+    progress: ProgressCallback | None = None,
     **options: Any,
 ) -> ClusteringResult:
     r"""Partition each group's elements to minimise the dense multicut's cut cost.
@@ -269,6 +271,8 @@ def cluster(
         Seconds; the best partition so far is returned with ``TIME_LIMIT``.
     seed : int
         Seed of the approximate kNN index (``knn`` and ``elf`` on large groups).
+    progress : callable, optional
+        Called with a `Progress` once with phase ``"done"`` at the end of a solve.
     **options
         ``search_iter`` (bisection steps of the offset search), ``k``, ``refine``,
         ``nprobe`` (``knn``), ``kl``, ``k``, ``nprobe`` (``elf``).
@@ -320,5 +324,8 @@ def cluster(
         )
         return out
 
-    offsets, solved = _solve_all(inst, solve, steps, limit)
-    return _result(inst, name, offsets, solved, start)
+    with reporting(progress):
+        offsets, solved = _solve_all(inst, solve, steps, limit)
+        result = _result(inst, name, offsets, solved, start)
+        report("done", fraction=1.0, objective=result.objective, lower_bound=result.lower_bound)
+    return result

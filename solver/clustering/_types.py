@@ -83,6 +83,10 @@ class ClusteringResult(Certificate):
         The offset :math:`\\theta_g` each group was solved with (given or searched).
     n_clusters : mapping of str to int
         Clusters per group (hand them to the selection family as ``min_keep/max_keep``).
+    plan_id : str
+        Identifier given by the service ("" for in-process solves).
+    fingerprint : str
+        Identity of the model the problem came from, as the service echoes it ("" here).
     """
 
     labels: Mapping[str, I64] = field(default_factory=dict)
@@ -90,3 +94,5 @@ class ClusteringResult(Certificate):
     merge: Mapping[str, I64] = field(default_factory=dict)
     offset: Mapping[str, float] = field(default_factory=dict)
     n_clusters: Mapping[str, int] = field(default_factory=dict)
+    plan_id: str = ""
+    fingerprint: str = ""

@@ -89,6 +89,10 @@ class TransportResult(Certificate):
         :math:`|\\sum_i a_i m_i - B| / B` (per-group budgets: the largest over the groups).
     iterations : int
         Root-finding (or POT) iterations.
+    plan_id : str
+        Identifier given by the service ("" for in-process solves).
+    fingerprint : str
+        Identity of the model the problem came from, as the service echoes it ("" here).
     """
 
     soft_mask: Mapping[str, NDArray[np.float64]]
@@ -97,6 +101,8 @@ class TransportResult(Certificate):
     kept: Mapping[str, float]
     budget_error: float
     iterations: int = 0
+    plan_id: str = ""
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True, eq=False)

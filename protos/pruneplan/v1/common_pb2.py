@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19pruneplan/v1/common.proto\x12\x0cpruneplan.v1\"\'\n\x06Values\x12\x0e\n\x06values\x18\x01 \x03(\x01\x12\r\n\x05\x66\x36\x34le\x18\x02 \x01(\x0c\"6\n\x07\x42itMask\x12\x0c\n\x04\x62its\x18\x01 \x01(\x0c\x12\x0e\n\x06length\x18\x02 \x01(\x04\x12\r\n\x05shape\x18\x03 \x03(\x04\"\xe5\x02\n\x0b\x43\x65rtificate\x12$\n\x06status\x18\x01 \x01(\x0e\x32\x14.pruneplan.v1.Status\x12\x11\n\tobjective\x18\x02 \x01(\x01\x12\x13\n\x0blower_bound\x18\x03 \x01(\x01\x12\x0b\n\x03gap\x18\x04 \x01(\x01\x12\x33\n\x05usage\x18\x05 \x03(\x0b\x32$.pruneplan.v1.Certificate.UsageEntry\x12\x33\n\x05limit\x18\x06 \x03(\x0b\x32$.pruneplan.v1.Certificate.LimitEntry\x12\x0e\n\x06method\x18\x07 \x01(\t\x12\x14\n\x0csolve_time_s\x18\x08 \x01(\x01\x12\x0f\n\x07message\x18\t \x01(\t\x1a,\n\nUsageEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a,\n\nLimitEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01*w\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTATUS_OPTIMAL\x10\x01\x12\x13\n\x0fSTATUS_FEASIBLE\x10\x02\x12\x15\n\x11STATUS_INFEASIBLE\x10\x03\x12\x15\n\x11STATUS_TIME_LIMIT\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19pruneplan/v1/common.proto\x12\x0cpruneplan.v1\"\'\n\x06Values\x12\x0e\n\x06values\x18\x01 \x03(\x01\x12\r\n\x05\x66\x36\x34le\x18\x02 \x01(\x0c\"J\n\x06Matrix\x12\x0c\n\x04rows\x18\x01 \x01(\x04\x12\x0c\n\x04\x63ols\x18\x02 \x01(\x04\x12$\n\x06values\x18\x03 \x01(\x0b\x32\x14.pruneplan.v1.Values\"6\n\x07\x42itMask\x12\x0c\n\x04\x62its\x18\x01 \x01(\x0c\x12\x0e\n\x06length\x18\x02 \x01(\x04\x12\r\n\x05shape\x18\x03 \x03(\x04\"\xe5\x02\n\x0b\x43\x65rtificate\x12$\n\x06status\x18\x01 \x01(\x0e\x32\x14.pruneplan.v1.Status\x12\x11\n\tobjective\x18\x02 \x01(\x01\x12\x13\n\x0blower_bound\x18\x03 \x01(\x01\x12\x0b\n\x03gap\x18\x04 \x01(\x01\x12\x33\n\x05usage\x18\x05 \x03(\x0b\x32$.pruneplan.v1.Certificate.UsageEntry\x12\x33\n\x05limit\x18\x06 \x03(\x0b\x32$.pruneplan.v1.Certificate.LimitEntry\x12\x0e\n\x06method\x18\x07 \x01(\t\x12\x14\n\x0csolve_time_s\x18\x08 \x01(\x01\x12\x0f\n\x07message\x18\t \x01(\t\x1a,\n\nUsageEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a,\n\nLimitEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01*w\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTATUS_OPTIMAL\x10\x01\x12\x13\n\x0fSTATUS_FEASIBLE\x10\x02\x12\x15\n\x11STATUS_INFEASIBLE\x10\x03\x12\x15\n\x11STATUS_TIME_LIMIT\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,16 +35,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CERTIFICATE_USAGEENTRY']._serialized_options = b'8\001'
   _globals['_CERTIFICATE_LIMITENTRY']._loaded_options = None
   _globals['_CERTIFICATE_LIMITENTRY']._serialized_options = b'8\001'
-  _globals['_STATUS']._serialized_start=500
-  _globals['_STATUS']._serialized_end=619
+  _globals['_STATUS']._serialized_start=576
+  _globals['_STATUS']._serialized_end=695
   _globals['_VALUES']._serialized_start=43
   _globals['_VALUES']._serialized_end=82
-  _globals['_BITMASK']._serialized_start=84
-  _globals['_BITMASK']._serialized_end=138
-  _globals['_CERTIFICATE']._serialized_start=141
-  _globals['_CERTIFICATE']._serialized_end=498
-  _globals['_CERTIFICATE_USAGEENTRY']._serialized_start=408
-  _globals['_CERTIFICATE_USAGEENTRY']._serialized_end=452
-  _globals['_CERTIFICATE_LIMITENTRY']._serialized_start=454
-  _globals['_CERTIFICATE_LIMITENTRY']._serialized_end=498
+  _globals['_MATRIX']._serialized_start=84
+  _globals['_MATRIX']._serialized_end=158
+  _globals['_BITMASK']._serialized_start=160
+  _globals['_BITMASK']._serialized_end=214
+  _globals['_CERTIFICATE']._serialized_start=217
+  _globals['_CERTIFICATE']._serialized_end=574
+  _globals['_CERTIFICATE_USAGEENTRY']._serialized_start=484
+  _globals['_CERTIFICATE_USAGEENTRY']._serialized_end=528
+  _globals['_CERTIFICATE_LIMITENTRY']._serialized_start=530
+  _globals['_CERTIFICATE_LIMITENTRY']._serialized_end=574
 # @@protoc_insertion_point(module_scope)

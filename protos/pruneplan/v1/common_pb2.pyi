@@ -28,6 +28,16 @@ class Values(_message.Message):
     f64le: bytes
     def __init__(self, values: _Optional[_Iterable[float]] = ..., f64le: _Optional[bytes] = ...) -> None: ...
 
+class Matrix(_message.Message):
+    __slots__ = ("rows", "cols", "values")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    cols: int
+    values: Values
+    def __init__(self, rows: _Optional[int] = ..., cols: _Optional[int] = ..., values: _Optional[_Union[Values, _Mapping]] = ...) -> None: ...
+
 class BitMask(_message.Message):
     __slots__ = ("bits", "length", "shape")
     BITS_FIELD_NUMBER: _ClassVar[int]
