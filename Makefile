@@ -52,7 +52,7 @@ check-protos: install
 	$(PY) protos/generate.py --check
 
 test: install lint lint-protos check-protos typecheck
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2
 
 demo: install
 	$(VENV)/bin/pruneplan demo
