@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS := server,torch,demo,dev
+EXTRAS := server,torch,demo,ray,dev
 
 BUF_VERSION := 1.75.0
 BUF    := $(VENV)/buf/node_modules/.bin/buf
