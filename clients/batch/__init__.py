@@ -40,23 +40,28 @@ def make_engine(
     *,
     address: str | None = None,
     server: str | None = None,
+    chunk_tasks: int | None = None,
     **client: Any,
 ) -> Engine:
-    """The engine named ``engine`` (see the module docstring); imports only what it needs."""
+    """The engine named ``engine`` (see the module docstring); imports only what it needs.
+
+    ``chunk_tasks``: requests per pool chunk, Ray task or server job (default: the engine's).
+    """
+    chunk = {"chunk_tasks": chunk_tasks} if chunk_tasks else {}
     if engine == "local":
         from ._local import LocalEngine
 
-        return LocalEngine(workers)
+        return LocalEngine(workers, **chunk)
     if engine == "ray":
         from ._ray import RayEngine
 
-        return RayEngine(address, workers)
+        return RayEngine(address, workers, **chunk)
     if engine == "server":
         if not server:
             raise ValueError("engine 'server' needs server='HOST:PORT'")
         from ._server import ServerEngine
 
-        return ServerEngine(server, **client)
+        return ServerEngine(server, **chunk, **client)
     raise ValueError(f"engine: must be one of {', '.join(ENGINES)}; got {engine!r}")
 
 

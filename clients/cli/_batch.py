@@ -17,6 +17,7 @@ def _engine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="Ray cluster address ('auto': this machine's cluster)")
     p.add_argument("--token-file", help="bearer token file for the server")
     p.add_argument("--tls-ca", help="CA certificate of the server (enables TLS)")
+    p.add_argument("--chunk", type=int, help="requests per pool chunk, Ray task or server job")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -52,7 +53,11 @@ def add_parsers(sub: Any) -> None:
 
 def engine_options(args: argparse.Namespace) -> dict[str, Any]:
     """`make_engine` keyword arguments from the command line."""
-    options: dict[str, Any] = {"engine": args.engine, "workers": args.workers}
+    options: dict[str, Any] = {
+        "engine": args.engine,
+        "workers": args.workers,
+        "chunk_tasks": args.chunk,
+    }
     if args.engine == "server":
         if not args.server:
             raise ValueError("--engine server needs --server HOST:PORT")
