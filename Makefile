@@ -61,6 +61,7 @@ bench: install
 	$(PY) benchmarks/allocation.py
 	$(PY) benchmarks/service.py
 	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/batch.py
 
 clean:
 	rm -rf $(VENV) .typecheck .mypy_cache .ruff_cache .pytest_cache build *.egg-info

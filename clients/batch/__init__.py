@@ -35,7 +35,7 @@ class Engine(Protocol):
 
 
 def make_engine(
-    engine: str = "local",
+    engine: str | Engine = "local",
     workers: int | None = None,
     *,
     address: str | None = None,
@@ -43,10 +43,13 @@ def make_engine(
     chunk_tasks: int | None = None,
     **client: Any,
 ) -> Engine:
-    """The engine named ``engine`` (see the module docstring); imports only what it needs.
+    """The engine named ``engine`` (see the module docstring; an `Engine` object is used as it
+    is); imports only what it needs.
 
     ``chunk_tasks``: requests per pool chunk, Ray task or server job (default: the engine's).
     """
+    if not isinstance(engine, str):
+        return engine  # an engine of the caller's own
     chunk = {"chunk_tasks": chunk_tasks} if chunk_tasks else {}
     if engine == "local":
         from ._local import LocalEngine
@@ -67,7 +70,7 @@ def make_engine(
 
 def solve_many(
     requests: Iterable[pb.SolveRequest],
-    engine: str = "local",
+    engine: str | Engine = "local",
     workers: int | None = None,
     **options: Any,
 ) -> Iterator[tuple[str, pb.SolveResponse | BatchError]]:

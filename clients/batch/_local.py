@@ -8,10 +8,11 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing.context import BaseContext
 
-from ._work import Outcome, Payload, Tag, chunks, solve_chunk
+from ._work import Chunker, Outcome, Payload, Tag, timed_chunk
 
-CHUNK_TASKS = 32
-"""Tasks per chunk: a small allocation solve takes ~1 ms, a chunk round trip ~0.3 ms."""
+CHUNK_S = 0.05
+"""Seconds of solving per chunk: a chunk's round trip costs ~0.3 ms, a small solve ~1 ms."""
+MAX_CHUNK_TASKS = 256
 
 
 def _context() -> BaseContext:
@@ -27,26 +28,33 @@ def _context() -> BaseContext:
 class LocalEngine:
     """Solve tasks in ``workers`` processes (default: every core), in completion order.
 
-    At most ``2 * workers`` chunks are in flight, so the input is read as the pool drains it.
+    Chunks take about `CHUNK_S` each (``chunk_tasks``: that many tasks each instead); at most
+    ``2 * workers`` are in flight, so the input is read as the pool drains it.
     """
 
-    def __init__(self, workers: int | None = None, chunk_tasks: int = CHUNK_TASKS) -> None:
+    def __init__(self, workers: int | None = None, chunk_tasks: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.chunk_tasks = chunk_tasks
 
     def run(self, tasks: Iterable[tuple[Tag, Payload]]) -> Iterator[tuple[Tag, Outcome]]:
+        chunker = Chunker(CHUNK_S, MAX_CHUNK_TASKS, self.chunk_tasks)
         pool = ProcessPoolExecutor(self.workers, mp_context=_context())
-        pending: set[Future[list[tuple[Tag, Outcome]]]] = set()
+        pending: set[Future[tuple[list[tuple[Tag, Outcome]], float]]] = set()
+
+        def finished() -> Iterator[tuple[Tag, Outcome]]:
+            nonlocal pending
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                results, seconds = future.result()
+                chunker.observe(len(results), seconds)
+                yield from results
+
         try:
-            for chunk in chunks(tasks, self.chunk_tasks):
+            for chunk in chunker.chunks(tasks):
                 while len(pending) >= 2 * self.workers:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        yield from future.result()
-                pending.add(pool.submit(solve_chunk, chunk))
+                    yield from finished()
+                pending.add(pool.submit(timed_chunk, chunk))
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield from future.result()
+                yield from finished()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

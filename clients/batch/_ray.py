@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ._work import Outcome, Payload, Tag, chunks, solve_chunk
+from ._work import Chunker, Outcome, Payload, Tag, timed_chunk
 
-CHUNK_TASKS = 64
-"""Tasks per Ray task: a Ray task costs ~1 ms to schedule, more than a small solve."""
+CHUNK_S = 0.1
+"""Seconds of solving per Ray task: a Ray task costs ~1 ms to schedule, more than a small
+solve."""
+MAX_CHUNK_TASKS = 512
 
 
 def _ray() -> Any:
@@ -27,7 +29,8 @@ def _ray() -> Any:
 
 
 class RayEngine:
-    """Solve tasks as Ray tasks of ``chunk_tasks`` each, in completion order.
+    """Solve tasks as Ray tasks of about `CHUNK_S` each (``chunk_tasks``: that many tasks each
+    instead), in completion order.
 
     At most ``2 * CPUs of the cluster`` tasks are in flight (`ray.wait`), so the input is read
     as the cluster drains it and the object store holds only the chunks in flight.
@@ -37,7 +40,7 @@ class RayEngine:
         self,
         address: str | None = None,
         workers: int | None = None,
-        chunk_tasks: int = CHUNK_TASKS,
+        chunk_tasks: int | None = None,
     ) -> None:
         self.address = address
         self.workers = workers
@@ -54,19 +57,26 @@ class RayEngine:
 
     def run(self, tasks: Iterable[tuple[Tag, Payload]]) -> Iterator[tuple[Tag, Outcome]]:
         ray = self._connect()
-        remote = ray.remote(num_cpus=1)(solve_chunk)
+        remote = ray.remote(num_cpus=1)(timed_chunk)
         cpus = self.workers or int(ray.cluster_resources().get("CPU", 1))
         limit = max(2, 2 * cpus)
+        chunker = Chunker(CHUNK_S, MAX_CHUNK_TASKS, self.chunk_tasks)
         pending: list[Any] = []
+
+        def finished() -> Iterator[tuple[Tag, Outcome]]:
+            nonlocal pending
+            ready, pending = ray.wait(pending, num_returns=1)
+            results, seconds = ray.get(ready[0])
+            chunker.observe(len(results), seconds)
+            yield from results
+
         try:
-            for chunk in chunks(tasks, self.chunk_tasks):
+            for chunk in chunker.chunks(tasks):
                 while len(pending) >= limit:
-                    ready, pending = ray.wait(pending, num_returns=1)
-                    yield from ray.get(ready[0])
+                    yield from finished()
                 pending.append(remote.remote(chunk))
             while pending:
-                ready, pending = ray.wait(pending, num_returns=1)
-                yield from ray.get(ready[0])
+                yield from finished()
         finally:
             for ref in pending:
                 ray.cancel(ref)

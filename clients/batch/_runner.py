@@ -14,10 +14,13 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ._jsonl import DUPLICATE_ID, Appender, Recovered, count_lines, read_lines, recover
 from ._work import BatchError, Outcome, Payload, Tag
+
+if TYPE_CHECKING:
+    from . import Engine
 
 FLUSH_LINES = 256
 FLUSH_S = 0.1
@@ -166,7 +169,7 @@ def run_batch(
     source: str | Path,
     out: str | Path,
     *,
-    engine: str = "local",
+    engine: str | Engine = "local",
     workers: int | None = None,
     progress: bool = False,
     **options: Any,

@@ -9,6 +9,7 @@ a Ray object store is plain bytes and strings.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -103,18 +104,57 @@ def solve_chunk(chunk: Sequence[tuple[Tag, Payload]]) -> list[tuple[Tag, Outcome
     return [(tag, solve_payload(payload)) for tag, payload in chunk]
 
 
+def timed_chunk(chunk: Sequence[tuple[Tag, Payload]]) -> tuple[list[tuple[Tag, Outcome]], float]:
+    """`solve_chunk` and the seconds it took (for `Chunker.observe`)."""
+    start = time.perf_counter()
+    return solve_chunk(chunk), time.perf_counter() - start
+
+
+class Chunker:
+    """Groups tasks into chunks that take about ``target_s`` each, from the solve times seen so
+    far: many small problems share one round trip, and large ones go alone, so the last chunks
+    do not leave cores idle. ``fixed`` tasks per chunk instead, when given.
+    """
+
+    FIRST = 2
+    """Tasks in the first chunks, before any solve time is known."""
+
+    def __init__(
+        self, target_s: float, max_tasks: int, fixed: int | None = None, max_bytes: int = 1 << 20
+    ) -> None:
+        self.target_s = target_s
+        self.max_tasks = max_tasks
+        self.max_bytes = max_bytes
+        self.size = fixed or self.FIRST
+        self.fixed = fixed is not None
+        self._per_task: float | None = None
+
+    def observe(self, tasks: int, seconds: float) -> None:
+        """Learn from a finished chunk of ``tasks`` that took ``seconds``."""
+        if self.fixed or tasks == 0:
+            return
+        per_task = max(seconds / tasks, 1e-6)
+        if self._per_task is not None:
+            per_task = 0.7 * self._per_task + 0.3 * per_task
+        self._per_task = per_task
+        self.size = int(min(self.max_tasks, max(1, self.target_s / per_task)))
+
+    def chunks(self, tasks: Iterable[tuple[Tag, Payload]]) -> Iterator[list[tuple[Tag, Payload]]]:
+        """Lists of at most the current ``size`` tasks and about ``max_bytes`` of payload."""
+        chunk: list[tuple[Tag, Payload]] = []
+        size = 0
+        for task in tasks:
+            chunk.append(task)
+            size += len(task[1])
+            if len(chunk) >= self.size or size >= self.max_bytes:
+                yield chunk
+                chunk, size = [], 0
+        if chunk:
+            yield chunk
+
+
 def chunks(
     tasks: Iterable[tuple[Tag, Payload]], max_tasks: int, max_bytes: int = 1 << 20
 ) -> Iterator[list[tuple[Tag, Payload]]]:
-    """Group tasks into lists of at most ``max_tasks`` tasks and about ``max_bytes`` of payload
-    (so many small problems share one pickling round trip, and large ones go alone)."""
-    chunk: list[tuple[Tag, Payload]] = []
-    size = 0
-    for task in tasks:
-        chunk.append(task)
-        size += len(task[1])
-        if len(chunk) >= max_tasks or size >= max_bytes:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
+    """Lists of at most ``max_tasks`` tasks and about ``max_bytes`` of payload."""
+    return Chunker(0.0, max_tasks, fixed=max_tasks, max_bytes=max_bytes).chunks(tasks)

@@ -106,3 +106,22 @@ def test_interrupted_batches_resume(
     assert by_id(read_results(out)) == by_id(read_results(tmp_path / "reference.jsonl"))
     first = json_format.ParseDict(read_results(out)[0]["response"], pb.SolveResponse())
     assert first.plan_id.startswith("p")
+
+
+def test_server_engine_splits_batches_under_the_server_limit(tmp_path: Path) -> None:
+    """A server with ``max_batch=4`` refuses the engine's first job; it halves until accepted."""
+    from pruneplan.service.server import ServerConfig, create_server
+
+    server, port = create_server(
+        ServerConfig(db=tmp_path / "plans.db", workers=1, max_batch=4, grace_s=0.5)
+    )
+    try:
+        requests = mixed_requests(11, seed=13)
+        out = dict(solve_many(requests, engine="server", server=f"127.0.0.1:{port}"))
+    finally:
+        server.stop(0).wait(30)
+    assert set(out) == {r.request_id for r in requests}
+    local = dict(solve_many(requests, workers=1))
+    assert {k: _comparable(v) for k, v in out.items()} == {
+        k: _comparable(v) for k, v in local.items()
+    }
