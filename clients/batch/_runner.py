@@ -188,15 +188,17 @@ def run_batch(
     solver = make_engine(engine, workers, **options)
     with Appender(out) as appender, _progress(progress, source) as bar:
         pending: list[str] = []
+        written = 0
         flushed = time.monotonic()
 
         def flush() -> None:
-            nonlocal flushed
+            nonlocal flushed, written
             pending.extend(run.bad)
             run.bad.clear()
             appender.write(pending)
+            written += len(pending)
             if bar is not None:
-                bar.update(bar.task_ids[0], completed=summary.lines)
+                bar.update(bar.task_ids[0], completed=summary.skipped + written)
             pending.clear()
             flushed = time.monotonic()
 
