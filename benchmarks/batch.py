@@ -137,10 +137,17 @@ def start_server(cores: int, db: Path, warm: Path, out: Path) -> tuple[Any, str,
 
 
 _RSS = """
-import resource, sys
+import re, resource, sys
+from pathlib import Path
 from pruneplan.clients.batch import run_batch
+status = Path("/proc/self/status")
+try:  # reset the peak: it includes the parent's pages this process had before exec
+    Path("/proc/self/clear_refs").write_text("5")
+except OSError:
+    pass
 run_batch(sys.argv[1], sys.argv[2], workers=2)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+peak = re.search(r"VmHWM:\\s+(\\d+)", status.read_text()) if status.exists() else None
+print(int(peak.group(1)) if peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
