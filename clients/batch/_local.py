@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing.context import BaseContext
@@ -13,6 +15,8 @@ from ._work import Chunker, Outcome, Payload, Tag, timed_chunk
 CHUNK_S = 0.05
 """Seconds of solving per chunk: a chunk's round trip costs ~0.3 ms, a small solve ~1 ms."""
 MAX_CHUNK_TASKS = 256
+WATCH_S = 0.5
+"""How often a pool process checks that its driver is still alive."""
 
 
 def _context() -> BaseContext:
@@ -23,6 +27,22 @@ def _context() -> BaseContext:
         ctx.set_forkserver_preload(["pruneplan.clients.batch._work"])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def _exit_with(driver: int) -> None:
+    """Pool initializer: end this process soon after the driver is gone. A killed driver would
+    otherwise leave its pool blocked for ever on a queue whose pipe the workers hold open (and
+    the forkserver alive beside them)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCH_S)
+            try:
+                os.kill(driver, 0)
+            except OSError:  # gone (or its pid is another user's process now)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="pruneplan-driver-watch", daemon=True).start()
 
 
 class LocalEngine:
@@ -38,7 +58,9 @@ class LocalEngine:
 
     def run(self, tasks: Iterable[tuple[Tag, Payload]]) -> Iterator[tuple[Tag, Outcome]]:
         chunker = Chunker(CHUNK_S, MAX_CHUNK_TASKS, self.chunk_tasks)
-        pool = ProcessPoolExecutor(self.workers, mp_context=_context())
+        pool = ProcessPoolExecutor(
+            self.workers, mp_context=_context(), initializer=_exit_with, initargs=(os.getpid(),)
+        )
         pending: set[Future[tuple[list[tuple[Tag, Outcome]], float]]] = set()
 
         def finished() -> Iterator[tuple[Tag, Outcome]]:
