@@ -17,7 +17,7 @@ from pruneplan.clients.client import Client, JobError
 from pruneplan.solver import InvalidProblemError
 from pruneplan.v1 import pruning_service_pb2 as pb
 
-from ._work import BatchError, Outcome, Payload, Tag, chunks, encode_outcome, parse_error
+from ._work import BatchError, Chunker, Outcome, Payload, Tag, encode_outcome, parse_error
 from ._work import parse_payload as _parse
 
 CHUNK_TASKS = 1_000
@@ -54,13 +54,14 @@ class ServerEngine:
 
     def __init__(self, target: str, chunk_tasks: int = CHUNK_TASKS, **client: Any) -> None:
         self.target = target
-        self.chunk_tasks = chunk_tasks
         self.client_kwargs = client
+        self._chunker = Chunker(0.0, chunk_tasks, fixed=chunk_tasks, max_bytes=64 << 20)
+        """Fixed-size chunks, made smaller for good when the server refuses a job's size."""
 
     def run(self, tasks: Iterable[tuple[Tag, Payload]]) -> Iterator[tuple[Tag, Outcome]]:
         with Client(self.target, **self.client_kwargs) as client:
             jobs: deque[_Job] = deque()
-            for chunk in chunks(tasks, self.chunk_tasks, max_bytes=64 << 20):
+            for chunk in self._chunker.chunks(tasks):
                 good: list[tuple[Tag, pb.SolveRequest, bool]] = []
                 for tag, payload in chunk:
                     try:
@@ -86,7 +87,7 @@ class ServerEngine:
             if exc.field != "requests" or len(items) == 1:
                 raise
             half = len(items) // 2
-            self.chunk_tasks = max(1, half)
+            self._chunker.size = min(self._chunker.size, max(1, half))  # the next jobs too
             yield from self._submit(client, items[:half])
             yield from self._submit(client, items[half:])
             return

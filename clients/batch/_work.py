@@ -151,10 +151,3 @@ class Chunker:
                 chunk, size = [], 0
         if chunk:
             yield chunk
-
-
-def chunks(
-    tasks: Iterable[tuple[Tag, Payload]], max_tasks: int, max_bytes: int = 1 << 20
-) -> Iterator[list[tuple[Tag, Payload]]]:
-    """Lists of at most ``max_tasks`` tasks and about ``max_bytes`` of payload."""
-    return Chunker(0.0, max_tasks, fixed=max_tasks, max_bytes=max_bytes).chunks(tasks)
