@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS := server,torch,cluster,cluster-ref,demo,dev
+EXTRAS := server,torch,cluster,cluster-ref,demo,ray,dev
 
 BUF_VERSION := 1.75.0
 BUF    := $(VENV)/buf/node_modules/.bin/buf
@@ -62,6 +62,7 @@ bench: install
 	$(PY) benchmarks/service.py
 	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/abuse.py
+	$(PY) benchmarks/batch.py
 
 clean:
 	rm -rf $(VENV) .typecheck .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -340,6 +340,24 @@ class Client:
         batch = pb.SubmitBatchRequest(request_id=uuid.uuid4().hex, requests=requests)
         return str(self._call(self._stub.SubmitBatch, batch).job_id)
 
+    def submit_requests(self, requests: Iterable[pb.SolveRequest], batch_id: str = "") -> str:
+        """The raw `submit_batch`: `SolveRequest` messages in, the job id out. ``batch_id`` is
+        the idempotency key (the same key returns the same job; ``""``: a fresh one)."""
+        batch = pb.SubmitBatchRequest(request_id=batch_id or uuid.uuid4().hex, requests=requests)
+        return str(self._call(self._stub.SubmitBatch, batch).job_id)
+
+    def stream_results(
+        self, job_id: str, *, follow: bool = True, timeout: float | None = None
+    ) -> Iterator[tuple[int, pb.SolveResponse | JobError]]:
+        """The raw `results`: ``(index, SolveResponse or JobError)`` as they finish, until the
+        job is done (``follow``) or for those finished so far; no deadline by default."""
+        request = pb.ListJobResultsRequest(job_id=job_id, follow=follow)
+        for item in self._stream(self._stub.ListJobResults, request, timeout):
+            if item.HasField("response"):
+                yield item.index, item.response
+            else:
+                yield item.index, JobError(item.index, item.error.code, item.error.message)
+
     def job(self, job_id: str) -> JobStatus:
         """State (``"queued"``, ``"running"``, ``"done"``, ``"cancelled"``) and counts."""
         r = self._call(self._stub.GetJob, pb.GetJobRequest(job_id=job_id))

@@ -1,4 +1,4 @@
-"""The ``pruneplan`` command line: ``serve``, ``solve`` and ``demo``.
+"""The ``pruneplan`` command line: ``serve``, ``solve``, ``batch``, ``sweep`` and ``demo``.
 
 Imports are lazy per command, so ``pruneplan solve --server`` works with a client-only install.
 """
@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from . import _batch
 
 
 def _serve_parser(sub: Any) -> None:
@@ -62,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _solve_parser(sub)
+    _batch.add_parsers(sub)
     sub.add_parser("demo", help="end-to-end demo (PyTorch)", add_help=False)
     return parser
 
@@ -169,4 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "batch":
+        return _batch.batch(args)
+    if args.command == "sweep":
+        return _batch.sweep(args)
     return _solve(args)

@@ -1,0 +1,250 @@
+"""Batch benchmark: JSONL batches on one process, the local pool, Ray and a server, same run.
+
+* Workloads: ``small`` (20,000 small allocation problems: 8 layers x 11 levels, methods mixed)
+  and ``mixed`` (2,000 problems drawn from every family in `MIX`, larger and varied). Each is a
+  JSONL file of `SolveRequest`; every engine writes the same JSONL results.
+* Reference: one process solving the lines in a loop (parse, `solve_request`, write), the
+  work each engine spreads. Targets: ``local`` >= 1.8x it on 2 cores; ``ray`` >= 80% of
+  ``local`` (its start-up counted apart); ``server`` >= 70% of ``local`` (a server on
+  127.0.0.1 with one solver process per core; its start-up apart too).
+* Memory: peak RSS of a ``pruneplan batch`` driver for N and 4N lines (flat when streamed).
+
+``python benchmarks/batch.py [--quick] [--json PATH] [--skip ray,server]``; prints Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from google.protobuf import json_format
+
+from pruneplan.clients.batch import run_batch
+from pruneplan.clients.batch._work import Outcome, Payload, Tag, solve_chunk
+from pruneplan.service import convert
+from pruneplan.solver import AllocationProblem, LayerProfile
+from pruneplan.v1 import pruning_service_pb2 as pb
+
+SMALL_METHODS = ("exact", "dp", "lagrangian", "uniform", "erk")
+MIXED_METHODS = ("exact", "dp", "lagrangian", "milp", "uniform", "erk")
+
+
+def allocation(seed: int, layers: int, levels: int, method: str) -> pb.SolveRequest:
+    """Plateau-then-cliff curves; params and flops costs; a params budget of 30-70%."""
+    rng = np.random.default_rng(seed)
+    grid = np.linspace(0.0, 0.95, levels)
+    profiles = []
+    for i in range(layers):
+        rows, cols = int(rng.integers(8, 64)), int(rng.integers(8, 64))
+        cliff = rng.uniform(0.4, 0.9)
+        loss = 0.02 * grid + np.exp(np.clip((grid - cliff) * 15, -50, 50)) * rng.uniform(0.1, 2)
+        flops = (1.0 - grid) * rows * cols * rng.uniform(10, 50)
+        profiles.append(
+            LayerProfile(
+                f"l{i}",
+                grid,
+                np.round(loss, 9),
+                rows * cols,
+                {"flops": np.round(flops)},
+                (rows, cols),
+            )
+        )
+    total = sum(p.size for p in profiles)
+    problem = AllocationProblem(profiles, {"params": float(rng.uniform(0.3, 0.7)) * total})
+    return convert.build_request(problem, convert.SolveArgs(method), request_id=f"a{seed}")
+
+
+def small(count: int) -> Iterator[pb.SolveRequest]:
+    methods = itertools.cycle(SMALL_METHODS)
+    return (allocation(i, 8, 11, next(methods)) for i in range(count))
+
+
+def _mixed_allocation(seed: int) -> pb.SolveRequest:
+    rng = np.random.default_rng(10_000 + seed)
+    method = MIXED_METHODS[seed % len(MIXED_METHODS)]
+    return allocation(10_000 + seed, int(rng.integers(10, 40)), int(rng.integers(11, 41)), method)
+
+
+MIX: dict[str, Callable[[int], pb.SolveRequest]] = {"allocation": _mixed_allocation}
+"""One request generator per family (``SolveRequest.problem`` field); `mixed` cycles over those
+the service has."""
+
+
+def mixed(count: int) -> Iterator[pb.SolveRequest]:
+    families = [MIX[name] for name in convert.CODECS if name in MIX]
+    return (families[i % len(families)](i) for i in range(count))
+
+
+def write(path: Path, requests: Iterable[pb.SolveRequest]) -> Path:
+    with path.open("w", encoding="utf-8") as f:
+        for request in requests:
+            f.write(json_format.MessageToJson(request, indent=None) + "\n")
+    return path
+
+
+class InProcess:
+    """The reference: every task in this process, one after the other."""
+
+    def run(self, tasks: Iterable[tuple[Tag, Payload]]) -> Iterator[tuple[Tag, Outcome]]:
+        for task in tasks:
+            yield from solve_chunk([task])
+
+
+def timed(source: Path, out: Path, **options: Any) -> float:
+    out.unlink(missing_ok=True)
+    start = time.perf_counter()
+    summary = run_batch(source, out, **options)
+    seconds = time.perf_counter() - start
+    assert summary.ok, summary.report()
+    return seconds
+
+
+def start_ray(cores: int, warm: Path, out: Path) -> float:
+    """``ray.init`` of a local cluster and a first batch (Ray starts its workers lazily)."""
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    start = time.perf_counter()
+    ray.init(
+        num_cpus=cores,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    timed(warm, out, engine="ray")
+    return time.perf_counter() - start
+
+
+def start_server(cores: int, db: Path, warm: Path, out: Path) -> tuple[Any, str, float]:
+    from pruneplan.service.server import ServerConfig, create_server
+
+    start = time.perf_counter()
+    server, port = create_server(ServerConfig(db=db, workers=cores, grace_s=1.0))
+    target = f"127.0.0.1:{port}"
+    timed(warm, out, engine="server", server=target)
+    return server, target, time.perf_counter() - start
+
+
+_RSS = """
+import re, resource, sys
+from pathlib import Path
+from pruneplan.clients.batch import run_batch
+status = Path("/proc/self/status")
+try:  # reset the peak: it includes the parent's pages this process had before exec
+    Path("/proc/self/clear_refs").write_text("5")
+except OSError:
+    pass
+run_batch(sys.argv[1], sys.argv[2], workers=2)
+peak = re.search(r"VmHWM:\\s+(\\d+)", status.read_text()) if status.exists() else None
+print(int(peak.group(1)) if peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def driver_rss_mib(source: Path, out: Path) -> float:
+    """Peak RSS of a batch driver process (its pool's processes not included)."""
+    out.unlink(missing_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _RSS, str(source), str(out)], capture_output=True, text=True
+    )
+    return int(done.stdout.split()[-1]) / 1024
+
+
+def workload(
+    name: str, source: Path, tmp: Path, engines: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    lines = sum(1 for _ in source.open())
+    row: dict[str, Any] = {"workload": name, "lines": lines}
+    for engine, options in engines.items():
+        seconds = timed(source, tmp / f"{name}-{engine}.jsonl", **options)
+        print(f"  {name} {engine}: {seconds:.2f} s", file=sys.stderr, flush=True)
+        row[f"{engine}_s"] = round(seconds, 3)
+        row[f"{engine}_per_s"] = round(lines / seconds, 1)
+    reference = row["single_s"]
+    row["local_vs_single"] = round(reference / row["local_s"], 2)
+    for engine in ("ray", "server"):
+        if f"{engine}_s" in row:
+            row[f"{engine}_vs_local"] = round(row["local_s"] / row[f"{engine}_s"], 2)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the sizes (smoke test)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--skip", default="", help="comma-separated engines to leave out")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    cores = os.cpu_count() or 1
+    skip = set(filter(None, args.skip.split(",")))
+    tmp = Path(tempfile.mkdtemp(prefix="pruneplan-batch-bench-"))
+    warm = write(tmp / "warm.jsonl", small(4 * cores))
+    start = time.perf_counter()
+    timed(warm, tmp / "warm-local.jsonl", workers=cores)
+    startup = {"local_start_s": round(time.perf_counter() - start, 2)}
+    engines: dict[str, dict[str, Any]] = {
+        "single": {"engine": InProcess()},
+        "local": {"engine": "local", "workers": cores},
+    }
+    server = None
+    if "ray" not in skip:
+        startup["ray_start_s"] = round(start_ray(cores, warm, tmp / "warm-ray.jsonl"), 2)
+        engines["ray"] = {"engine": "ray"}
+    if "server" not in skip:
+        server, target, seconds = start_server(cores, tmp / "plans.db", warm, tmp / "w.jsonl")
+        startup["server_start_s"] = round(seconds, 2)
+        engines["server"] = {"engine": "server", "server": target}
+    try:
+        rows = [
+            workload("small", write(tmp / "small.jsonl", small(20_000 // scale)), tmp, engines),
+            workload("mixed", write(tmp / "mixed.jsonl", mixed(2_000 // scale)), tmp, engines),
+        ]
+    finally:
+        if server is not None:
+            server.stop(0).wait(30)
+    n = 2_000 // scale
+    memory = {
+        "rss_mib_n": round(driver_rss_mib(write(tmp / "m1.jsonl", small(n)), tmp / "o1.jsonl"), 1),
+        "rss_mib_4n": round(
+            driver_rss_mib(write(tmp / "m4.jsonl", small(4 * n)), tmp / "o4.jsonl"), 1
+        ),
+        "n": n,
+    }
+    report(rows, startup, memory, cores)
+    if args.json:
+        payload = {"cores": cores, "rows": rows, "startup": startup, "memory": memory}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def report(
+    rows: list[dict[str, Any]], startup: dict[str, float], memory: dict[str, Any], cores: int
+) -> None:
+    engines = [e for e in ("single", "local", "ray", "server") if f"{e}_s" in rows[0]]
+    print(f"| workload | lines | {' | '.join(f'{e} (/s)' for e in engines)} | ratios |")
+    print("|---|---:|" + "---:|" * len(engines) + "---|")
+    for row in rows:
+        rates = " | ".join(f"{row[f'{e}_per_s']:,.0f}" for e in engines)
+        ratios = [f"local/single {row['local_vs_single']}x"]
+        ratios += [
+            f"{e}/local {row[f'{e}_vs_local']:.0%}" for e in ("ray", "server") if e in engines
+        ]
+        print(f"| {row['workload']} | {row['lines']:,} | {rates} | {', '.join(ratios)} |")
+    print(f"\n{cores} cores; start-up (s, apart from the rows): {startup}")
+    print(
+        f"driver peak RSS: {memory['rss_mib_n']} MiB for {memory['n']:,} lines, "
+        f"{memory['rss_mib_4n']} MiB for {4 * memory['n']:,}"
+    )
+
+
+if __name__ == "__main__":
+    main()
