@@ -431,3 +431,28 @@ def test_bad_maps_name_the_layer() -> None:
         drop_channels(conv_bn(), {"conv2.weight": [1, 1]})
     with pytest.raises(ValueError, match=r"calib: scale='activations' needs"):
         merge_model(conv_bn(), {"conv1.weight": list(range(6))}, scale="activations")
+
+
+def test_demo_section_rows_table_and_file(tmp_path) -> None:
+    pytest.importorskip("sklearn")
+    import io
+    import json
+
+    from rich.console import Console
+
+    from pruneplan.clients.demo import _clustering
+    from pruneplan.clients.demo._digits import DigitsCNN, load_digits
+
+    torch.manual_seed(0)
+    console = Console(file=io.StringIO(), width=160)
+    rows = _clustering.show(
+        DigitsCNN(), load_digits(0), 0.9, out=tmp_path, quick=True, seed=0, console=console
+    )
+    merged, magnitude = rows
+    assert (merged.method, magnitude.method) == _clustering.METHODS
+    assert merged.widths == magnitude.widths and merged.params == magnitude.params
+    assert merged.channels == sum(merged.widths.values()) == round(0.5 * merged.dense_channels)
+    assert merged.distortion < magnitude.distortion
+    data = json.loads((tmp_path / "clustering.json").read_text())
+    assert [r["method"] for r in data["rows"]] == list(_clustering.METHODS)
+    assert _clustering.table(rows, 0.9).row_count == 2
