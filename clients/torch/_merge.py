@@ -1100,6 +1100,10 @@ def _solve(
     got = int(result.usage["clusters"])
     if wanted is not None and got != wanted:
         raise RuntimeError(f"the solver kept {got} channels, not the budget's {wanted}.")
+    if isinstance(problem.n_clusters, Mapping):
+        for name, k in problem.n_clusters.items():
+            if int(np.unique(result.merge[name]).size) != k:
+                raise RuntimeError(f"the solver did not keep {k} channels in layer {name}.")
     return result
 
 
