@@ -5,8 +5,8 @@ a free 127.0.0.1 port with its SQLite store in a temporary directory, scikit-lea
 (nothing is downloaded), CPU only, seeded.
 """
 
-# Each solver family has its own section module (today: ``_allocation``); this module trains the
-# model they share, runs them against one local server and writes their outputs.
+# Each solver family has its own section module (today: ``_allocation``, ``_clustering``); this
+# module trains the model they share, runs them against one local server and writes their outputs.
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from rich.console import Console
 
 from pruneplan.solver import AllocationProblem, AllocationResult, allocate
 
-from . import _allocation
+from . import _allocation, _clustering
 from ._allocation import LEVELS, METHODS, METRIC, REFINED, ROWS, Row, Solve
 from ._digits import DigitsCNN, accuracy, load_digits, train
 
@@ -88,6 +88,7 @@ def run(
     console.print(_allocation.table(rows, dense_acc))
     png, data_json = _allocation.write(rows, dense_acc, out)
     console.print(f"wrote {png} and {data_json}")
+    _clustering.show(model, data, dense_acc, out=out, quick=quick, seed=seed, console=console)
     return rows
 
 

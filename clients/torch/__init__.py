@@ -22,7 +22,20 @@ from ._costs import dense_cost, relative_budget
 from ._iterative import broadcast_plan, iterative, problem_for, schedule_density
 from ._layers import Batch, canonical_name, find_layers, fingerprint
 from ._masks import LayerReport, PlanMismatchError, PruneReport, apply, finalize
-from ._merge import MergeReport, channel_features, cluster_and_merge, merge_pair, prune_pair
+from ._merge import (
+    ChannelPair,
+    LayerMerge,
+    MergeReport,
+    ModelMergeReport,
+    channel_features,
+    channel_pairs,
+    cluster_and_merge,
+    cluster_model,
+    drop_channels,
+    merge_model,
+    merge_pair,
+    prune_pair,
+)
 from ._metrics import LossIncrease, Metric, distortion, loss_increase
 from ._profile import DEFAULT_LEVELS, LOG_DENSITY_LEVELS, profile
 from ._refine import measured_distortion, refine
@@ -33,11 +46,14 @@ __all__ = [
     "LOG_DENSITY_LEVELS",
     "Batch",
     "BregmanSchedule",
+    "ChannelPair",
     "GeometricSchedule",
+    "LayerMerge",
     "LayerReport",
     "LossIncrease",
     "MergeReport",
     "Metric",
+    "ModelMergeReport",
     "PlanMismatchError",
     "PruneReport",
     "TransportMask",
@@ -45,15 +61,19 @@ __all__ = [
     "broadcast_plan",
     "canonical_name",
     "channel_features",
+    "channel_pairs",
     "cluster_and_merge",
+    "cluster_model",
     "dense_cost",
     "distortion",
+    "drop_channels",
     "finalize",
     "find_layers",
     "fingerprint",
     "iterative",
     "loss_increase",
     "measured_distortion",
+    "merge_model",
     "merge_pair",
     "problem_for",
     "profile",
