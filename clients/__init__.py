@@ -3,6 +3,6 @@
 Importing this package pulls in neither torch nor the solver back ends (HiGHS, POT).
 """
 
-from .client import Client, JobError, JobStatus, SolveProgress
+from .client import Client, JobError, JobStatus, RemoteSearch, SearchSnapshot, SolveProgress
 
-__all__ = ["Client", "JobError", "JobStatus", "SolveProgress"]
+__all__ = ["Client", "JobError", "JobStatus", "RemoteSearch", "SearchSnapshot", "SolveProgress"]

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,23 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 
 from pruneplan.service import convert
-from pruneplan.solver import InvalidProblemError
+from pruneplan.service.convert import search as sconv
+from pruneplan.solver import AllocationProblem, AllocationResult, InvalidProblemError, LayerProfile
+from pruneplan.solver.search import Candidate, Measurement, Record, SearchOptions, SearchState
 from pruneplan.v1 import pruning_service_pb2 as pb
 from pruneplan.v1 import pruning_service_pb2_grpc as pb_grpc
 
-__all__ = ["Client", "JobError", "JobStatus", "SolveProgress"]
+__all__ = [
+    "Client",
+    "JobError",
+    "JobStatus",
+    "RemoteSearch",
+    "SearchSnapshot",
+    "SolveProgress",
+]
+
+Told = Measurement | Sequence[Any]
+"""A measurement: a `Measurement` or ``(candidate_id, measured, samples)``."""
 
 Result = Any
 """A family's result (`pruneplan.solver.AllocationResult`, ...), whichever the problem was."""
@@ -83,6 +95,73 @@ class JobError:
     index: int
     code: str
     message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchSnapshot:
+    """A search session as the server holds it (`Client.get_search`).
+
+    ``best`` is the incumbent as a plan with its ``plan_id`` (`Client.plan` and ``apply`` take
+    it like any plan); ``history`` every told measurement in tell order.
+    """
+
+    search_id: str
+    state: SearchState
+    best: AllocationResult
+    history: tuple[Record, ...]
+    evaluations_used: int
+    generation: int
+
+
+@dataclass(eq=False)
+class RemoteSearch:
+    """A search session on a server, with the ask/tell/best interface of
+    `pruneplan.solver.search.SearchSession`.
+
+    ``state`` and ``evaluations_used`` are as of the last call (ask, tell, refresh); ``best()``
+    and ``history`` ask the server.
+    """
+
+    client: Client
+    search_id: str
+    problem: AllocationProblem
+    state: SearchState = SearchState.RUNNING
+    evaluations_used: int = 0
+    _snapshot: SearchSnapshot | None = field(default=None, repr=False)
+
+    def ask(self, n: int = 1) -> list[Candidate]:
+        """Up to ``n`` candidates of the current stage (none while tells are awaited)."""
+        candidates, self.state = self.client._ask(self.search_id, n, self.problem)
+        return candidates
+
+    def tell(self, results: Iterable[Told]) -> None:
+        """Measured values of asked candidates."""
+        self.state, self.evaluations_used = self.client._tell(self.search_id, results, None)
+
+    def tell_curves(self, layers: Sequence[LayerProfile] | Mapping[str, Any]) -> None:
+        """Re-profiled curves around the incumbent (the ``"curves"`` proposal source)."""
+        curves = layers if isinstance(layers, Mapping) else {x.name: x.loss for x in layers}
+        self.state, self.evaluations_used = self.client._tell(self.search_id, [], curves)
+
+    def refresh(self) -> SearchSnapshot:
+        """The server's view now (state, best plan, history)."""
+        snapshot = self.client.get_search(self.search_id)
+        self.state, self.evaluations_used = snapshot.state, snapshot.evaluations_used
+        return snapshot
+
+    def best(self) -> AllocationResult:
+        """The incumbent as a plan with its ``plan_id``."""
+        return self.refresh().best
+
+    @property
+    def history(self) -> tuple[Record, ...]:
+        return self.refresh().history
+
+    def cancel(self) -> bool:
+        """Stop the search; ``True`` if it was running."""
+        cancelled = self.client.cancel_search(self.search_id)
+        self.state = SearchState.CANCELLED if cancelled else self.refresh().state
+        return cancelled
 
 
 def _pem(source: PemSource | None) -> bytes | None:
@@ -153,6 +232,7 @@ class Client:
         self._stub = pb_grpc.PruningServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._metadata = [("authorization", f"Bearer {token}")] if token else []
         self.timeout = timeout
+        self._problems: dict[str, AllocationProblem] = {}
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -286,6 +366,101 @@ class Client:
     def cancel(self, job_id: str) -> bool:
         """Cancel a batch; ``False`` if it had finished."""
         return bool(self._call(self._stub.CancelJob, pb.CancelJobRequest(job_id=job_id)).cancelled)
+
+    # -- measured search ---------------------------------------------------------------------
+
+    def create_search(
+        self,
+        problem: AllocationProblem,
+        options: SearchOptions | None = None,
+        *,
+        request_id: str = "",
+    ) -> RemoteSearch:
+        """Start a measured search on the server from the exact plan of ``problem``.
+
+        The same ``request_id`` gives the same search (a fresh one is drawn when empty, so a
+        retried call does not start two). Raises `InvalidProblemError` with the request's
+        field path (``problem.layers[3].loss``, ``options.evaluations``).
+        """
+        request = pb.CreateSearchRequest(
+            request_id=request_id or uuid.uuid4().hex,
+            problem=convert.build_request(problem, convert.SolveArgs(), raw=True).allocation,
+            options=sconv.options_to_proto(options),
+        )
+        response = self._call(self._stub.CreateSearch, request)
+        self._problems[response.search_id] = problem
+        state = sconv.state_from_proto(response.state)
+        return RemoteSearch(self, response.search_id, problem, state)
+
+    def search(self, search_id: str) -> RemoteSearch:
+        """Re-attach to a search (created by any client, before any server restart)."""
+        snapshot = self.get_search(search_id)
+        remote = RemoteSearch(self, search_id, self._problem_of(search_id))
+        remote.state, remote.evaluations_used = snapshot.state, snapshot.evaluations_used
+        return remote
+
+    def ask(self, search_id: str, n: int = 1) -> list[Candidate]:
+        """Up to ``n`` candidates of the search's current stage to measure."""
+        return self._ask(search_id, n, self._problem_of(search_id))[0]
+
+    def tell(
+        self,
+        search_id: str,
+        results: Iterable[Told],
+        curves: Mapping[str, Any] | None = None,
+    ) -> SearchState:
+        """Measured values ``(candidate_id, measured, samples)`` of asked candidates, and
+        optionally re-profiled curves by layer name; the search's state after them."""
+        return self._tell(search_id, results, curves)[0]
+
+    def get_search(self, search_id: str) -> SearchSnapshot:
+        """The search's state, best plan so far and history."""
+        request = pb.GetSearchRequest(
+            search_id=search_id, include_problem=search_id not in self._problems
+        )
+        r = self._call(self._stub.GetSearch, request)
+        if r.HasField("problem"):
+            decoded = convert.CODECS["allocation"].decode_problem(r.problem, "problem")
+            self._problems[search_id] = decoded
+        problem = self._problems[search_id]
+        return SearchSnapshot(
+            search_id=r.search_id,
+            state=sconv.state_from_proto(r.state),
+            best=convert.response_to_result(r.best),
+            history=tuple(sconv.record_from_proto(h, problem) for h in r.history),
+            evaluations_used=r.evaluations_used,
+            generation=r.generation,
+        )
+
+    def cancel_search(self, search_id: str) -> bool:
+        """Stop a search; ``False`` if it had finished or was cancelled."""
+        request = pb.CancelSearchRequest(search_id=search_id)
+        return bool(self._call(self._stub.CancelSearch, request).cancelled)
+
+    def _problem_of(self, search_id: str) -> AllocationProblem:
+        if search_id not in self._problems:
+            self.get_search(search_id)
+        return self._problems[search_id]
+
+    def _ask(
+        self, search_id: str, n: int, problem: AllocationProblem
+    ) -> tuple[list[Candidate], SearchState]:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n < 2**32:
+            raise InvalidProblemError("n", "an integer in [1, 4294967295]", repr(n))
+        r = self._call(self._stub.Ask, pb.AskRequest(search_id=search_id, n=n))
+        candidates = [sconv.candidate_from_proto(c, problem) for c in r.candidates]
+        return candidates, sconv.state_from_proto(r.state)
+
+    def _tell(
+        self, search_id: str, results: Iterable[Told], curves: Mapping[str, Any] | None
+    ) -> tuple[SearchState, int]:
+        request = pb.TellRequest(
+            search_id=search_id,
+            results=[sconv.measurement_to_proto(item) for item in results],
+            curves=sconv.curves_to_proto(curves or {}),
+        )
+        r = self._call(self._stub.Tell, request)
+        return sconv.state_from_proto(r.state), int(r.evaluations_used)
 
     # -- lifetime ------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from .guard import Context
 from .jobs import JobRunner
 from .offload import Alive, Offload
 from .planner import Planner
+from .search import Searches
 from .store import JOB_CANCELLED, JOB_DONE, JOB_QUEUED, JOB_RUNNING, JobRecord, ResultRecord
 
 SERVICE = pb.DESCRIPTOR.services_by_name["PruningService"]
@@ -88,10 +89,17 @@ def job_response(record: JobRecord) -> pb.GetJobResponse:
 class PruningServicer:
     """Thin: bytes -> request -> planner/store (off the loop) -> response."""
 
-    def __init__(self, planner: Planner, jobs: JobRunner, offload: Offload) -> None:
+    def __init__(
+        self,
+        planner: Planner,
+        jobs: JobRunner,
+        offload: Offload,
+        searches: Searches | None = None,
+    ) -> None:
         self.planner = planner
         self.jobs = jobs
         self.offload = offload
+        self.searches = searches if searches is not None else Searches(planner)
 
     @errors.unary
     async def Solve(self, data: bytes, context: Context) -> pb.SolveResponse:
@@ -189,6 +197,41 @@ class PruningServicer:
             plan_id = errors.cap(request.plan_id)
             raise errors.NotFound(f"plan_id: no plan {plan_id!r} in this server's store")
         return pb.GetPlanResponse(response=response)
+
+    # -- searches: the session's work (re-solves) on solve threads, lookups on light ones -------
+
+    @errors.unary
+    async def CreateSearch(self, data: bytes, context: Context) -> pb.CreateSearchResponse:
+        early = _early(pb.CreateSearchRequest, data)
+
+        def job(alive: Alive) -> pb.CreateSearchResponse:
+            request = early if early is not None else parse(pb.CreateSearchRequest, data)
+            return self.searches.create(request)
+
+        return await self.offload.solve(job)
+
+    @errors.unary
+    async def Ask(self, data: bytes, context: Context) -> pb.AskResponse:
+        return await self.offload.light(self.searches.ask, parse(pb.AskRequest, data))
+
+    @errors.unary
+    async def Tell(self, data: bytes, context: Context) -> pb.TellResponse:
+        early = _early(pb.TellRequest, data)
+
+        def job(alive: Alive) -> pb.TellResponse:
+            request = early if early is not None else parse(pb.TellRequest, data)
+            return self.searches.tell(request)
+
+        return await self.offload.solve(job)
+
+    @errors.unary
+    async def GetSearch(self, data: bytes, context: Context) -> pb.GetSearchResponse:
+        return await self.offload.light(self.searches.get, parse(pb.GetSearchRequest, data))
+
+    @errors.unary
+    async def CancelSearch(self, data: bytes, context: Context) -> pb.CancelSearchResponse:
+        request = parse(pb.CancelSearchRequest, data)
+        return await self.offload.light(self.searches.cancel, request)
 
     @errors.unary
     async def Ping(self, data: bytes, context: Context) -> pb.PingResponse:

@@ -1,4 +1,5 @@
-"""The plan store: plans by content id, and batch jobs whose results survive a crash.
+"""The plan store: plans by content id, batch jobs whose results survive a crash, and search
+sessions (their state, versioned so that concurrent writers never lose an update).
 
 One SQLite file in WAL mode, embedded (nothing to run). Payloads are serialized protobuf
 messages (``bytes``); this module does not know their types.
@@ -42,6 +43,7 @@ __all__ = [
     "JobRecord",
     "PlanStore",
     "ResultRecord",
+    "SearchRow",
     "StoreError",
     "check_store",
 ]
@@ -72,6 +74,14 @@ CREATE TABLE IF NOT EXISTS job_items (
     error_code    TEXT NOT NULL DEFAULT '',
     error_message TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (job_id, idx)
+);
+CREATE TABLE IF NOT EXISTS searches (
+    search_id  TEXT PRIMARY KEY,
+    problem    BLOB NOT NULL,
+    state      TEXT NOT NULL,
+    version    INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -130,6 +140,17 @@ class ResultRecord:
     plan_id: str
     error_code: str
     error_message: str
+
+
+@dataclass(frozen=True)
+class SearchRow:
+    """A stored search session: its problem (bytes), its state (text) and the state's version,
+    which every update must name (`PlanStore.update_search`)."""
+
+    search_id: str
+    problem: bytes
+    state: str
+    version: int
 
 
 @dataclass(frozen=True)
@@ -227,8 +248,8 @@ def check_store(path: str | os.PathLike[str]) -> None:
 
 
 class PlanStore:
-    """Plans and jobs in one SQLite file (or ``":memory:"``); safe to share between threads
-    and between processes.
+    """Plans, jobs and searches in one SQLite file (or ``":memory:"``); safe to share between
+    threads and between processes.
 
     Raises `StoreError` (a `ValueError`) if the file cannot be used as the store.
     """
@@ -369,6 +390,41 @@ class PlanStore:
             " ORDER BY j.created_at, j.job_id"
         )
         return [str(row[0]) for row in rows]
+
+    # -- searches ----------------------------------------------------------------------------
+
+    def create_search(self, search_id: str, problem: bytes, state: str) -> bool:
+        """Store a new search at version 0; ``False`` if ``search_id`` exists (kept as it is)."""
+        now = time.time()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO searches"
+                " (search_id, problem, state, version, created_at, updated_at)"
+                " VALUES (?, ?, ?, 0, ?, ?)",
+                (search_id, problem, state, now, now),
+            )
+            return cursor.rowcount == 1
+
+    def search(self, search_id: str) -> SearchRow | None:
+        """The stored search, or ``None``."""
+        rows = self._query(
+            "SELECT problem, state, version FROM searches WHERE search_id = ?", (search_id,)
+        )
+        if not rows:
+            return None
+        problem, state, version = rows[0]
+        return SearchRow(search_id, bytes(problem), str(state), int(version))
+
+    def update_search(self, search_id: str, state: str, version: int) -> bool:
+        """Replace the state if it is still at ``version`` (then at ``version + 1``); ``False``
+        if another writer got there first (read it again and redo the change)."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE searches SET state = ?, version = version + 1, updated_at = ?"
+                " WHERE search_id = ? AND version = ?",
+                (state, time.time(), search_id, version),
+            )
+            return cursor.rowcount == 1
 
     # -- leases ------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from pruneplan.v1 import allocation_pb2 as _allocation_pb2
 from pruneplan.v1 import common_pb2 as _common_pb2
+from pruneplan.v1 import search_pb2 as _search_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -191,3 +192,95 @@ class PingResponse(_message.Message):
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     payload: bytes
     def __init__(self, payload: _Optional[bytes] = ...) -> None: ...
+
+class CreateSearchRequest(_message.Message):
+    __slots__ = ("request_id", "problem", "options")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    problem: _allocation_pb2.AllocationProblem
+    options: _search_pb2.SearchOptions
+    def __init__(self, request_id: _Optional[str] = ..., problem: _Optional[_Union[_allocation_pb2.AllocationProblem, _Mapping]] = ..., options: _Optional[_Union[_search_pb2.SearchOptions, _Mapping]] = ...) -> None: ...
+
+class CreateSearchResponse(_message.Message):
+    __slots__ = ("search_id", "state")
+    SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    search_id: str
+    state: _search_pb2.SearchState
+    def __init__(self, search_id: _Optional[str] = ..., state: _Optional[_Union[_search_pb2.SearchState, str]] = ...) -> None: ...
+
+class AskRequest(_message.Message):
+    __slots__ = ("search_id", "n")
+    SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    search_id: str
+    n: int
+    def __init__(self, search_id: _Optional[str] = ..., n: _Optional[int] = ...) -> None: ...
+
+class AskResponse(_message.Message):
+    __slots__ = ("candidates", "state")
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    candidates: _containers.RepeatedCompositeFieldContainer[_search_pb2.SearchCandidate]
+    state: _search_pb2.SearchState
+    def __init__(self, candidates: _Optional[_Iterable[_Union[_search_pb2.SearchCandidate, _Mapping]]] = ..., state: _Optional[_Union[_search_pb2.SearchState, str]] = ...) -> None: ...
+
+class TellRequest(_message.Message):
+    __slots__ = ("search_id", "results", "curves")
+    SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    CURVES_FIELD_NUMBER: _ClassVar[int]
+    search_id: str
+    results: _containers.RepeatedCompositeFieldContainer[_search_pb2.SearchMeasurement]
+    curves: _containers.RepeatedCompositeFieldContainer[_search_pb2.LayerCurve]
+    def __init__(self, search_id: _Optional[str] = ..., results: _Optional[_Iterable[_Union[_search_pb2.SearchMeasurement, _Mapping]]] = ..., curves: _Optional[_Iterable[_Union[_search_pb2.LayerCurve, _Mapping]]] = ...) -> None: ...
+
+class TellResponse(_message.Message):
+    __slots__ = ("state", "evaluations_used")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    EVALUATIONS_USED_FIELD_NUMBER: _ClassVar[int]
+    state: _search_pb2.SearchState
+    evaluations_used: int
+    def __init__(self, state: _Optional[_Union[_search_pb2.SearchState, str]] = ..., evaluations_used: _Optional[int] = ...) -> None: ...
+
+class GetSearchRequest(_message.Message):
+    __slots__ = ("search_id", "include_problem")
+    SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    search_id: str
+    include_problem: bool
+    def __init__(self, search_id: _Optional[str] = ..., include_problem: _Optional[bool] = ...) -> None: ...
+
+class GetSearchResponse(_message.Message):
+    __slots__ = ("search_id", "state", "best", "history", "evaluations_used", "generation", "problem")
+    SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    BEST_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    EVALUATIONS_USED_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    search_id: str
+    state: _search_pb2.SearchState
+    best: SolveResponse
+    history: _containers.RepeatedCompositeFieldContainer[_search_pb2.SearchRecord]
+    evaluations_used: int
+    generation: int
+    problem: _allocation_pb2.AllocationProblem
+    def __init__(self, search_id: _Optional[str] = ..., state: _Optional[_Union[_search_pb2.SearchState, str]] = ..., best: _Optional[_Union[SolveResponse, _Mapping]] = ..., history: _Optional[_Iterable[_Union[_search_pb2.SearchRecord, _Mapping]]] = ..., evaluations_used: _Optional[int] = ..., generation: _Optional[int] = ..., problem: _Optional[_Union[_allocation_pb2.AllocationProblem, _Mapping]] = ...) -> None: ...
+
+class CancelSearchRequest(_message.Message):
+    __slots__ = ("search_id",)
+    SEARCH_ID_FIELD_NUMBER: _ClassVar[int]
+    search_id: str
+    def __init__(self, search_id: _Optional[str] = ...) -> None: ...
+
+class CancelSearchResponse(_message.Message):
+    __slots__ = ("cancelled", "state")
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    cancelled: bool
+    state: _search_pb2.SearchState
+    def __init__(self, cancelled: _Optional[bool] = ..., state: _Optional[_Union[_search_pb2.SearchState, str]] = ...) -> None: ...

@@ -69,6 +69,31 @@ class PruningServiceStub:
                 request_serializer=pruneplan_dot_v1_dot_pruning__service__pb2.GetPlanRequest.SerializeToString,
                 response_deserializer=pruneplan_dot_v1_dot_pruning__service__pb2.GetPlanResponse.FromString,
                 _registered_method=True)
+        self.CreateSearch = channel.unary_unary(
+                '/pruneplan.v1.PruningService/CreateSearch',
+                request_serializer=pruneplan_dot_v1_dot_pruning__service__pb2.CreateSearchRequest.SerializeToString,
+                response_deserializer=pruneplan_dot_v1_dot_pruning__service__pb2.CreateSearchResponse.FromString,
+                _registered_method=True)
+        self.Ask = channel.unary_unary(
+                '/pruneplan.v1.PruningService/Ask',
+                request_serializer=pruneplan_dot_v1_dot_pruning__service__pb2.AskRequest.SerializeToString,
+                response_deserializer=pruneplan_dot_v1_dot_pruning__service__pb2.AskResponse.FromString,
+                _registered_method=True)
+        self.Tell = channel.unary_unary(
+                '/pruneplan.v1.PruningService/Tell',
+                request_serializer=pruneplan_dot_v1_dot_pruning__service__pb2.TellRequest.SerializeToString,
+                response_deserializer=pruneplan_dot_v1_dot_pruning__service__pb2.TellResponse.FromString,
+                _registered_method=True)
+        self.GetSearch = channel.unary_unary(
+                '/pruneplan.v1.PruningService/GetSearch',
+                request_serializer=pruneplan_dot_v1_dot_pruning__service__pb2.GetSearchRequest.SerializeToString,
+                response_deserializer=pruneplan_dot_v1_dot_pruning__service__pb2.GetSearchResponse.FromString,
+                _registered_method=True)
+        self.CancelSearch = channel.unary_unary(
+                '/pruneplan.v1.PruningService/CancelSearch',
+                request_serializer=pruneplan_dot_v1_dot_pruning__service__pb2.CancelSearchRequest.SerializeToString,
+                response_deserializer=pruneplan_dot_v1_dot_pruning__service__pb2.CancelSearchResponse.FromString,
+                _registered_method=True)
         self.Ping = channel.unary_unary(
                 '/pruneplan.v1.PruningService/Ping',
                 request_serializer=pruneplan_dot_v1_dot_pruning__service__pb2.PingRequest.SerializeToString,
@@ -130,6 +155,42 @@ class PruningServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSearch(self, request, context):
+        """Start a measured search over allocations from the exact plan; returns its id. The same
+        request_id gives the same search. Invalid input and limits as for Solve.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Ask(self, request, context):
+        """Candidates of the search's current stage to measure (none while it waits for tells).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Tell(self, request, context):
+        """Measured values of asked candidates (and optionally re-profiled curves).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSearch(self, request, context):
+        """The best plan so far (a plan with its plan_id, as GetPlan returns), history and state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelSearch(self, request, context):
+        """Stop a search; its history and best plan are kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Ping(self, request, context):
         """Echo: the transport baseline of the benchmark; needs the same auth as the other calls.
         """
@@ -174,6 +235,31 @@ def add_PruningServiceServicer_to_server(servicer, server):
                     servicer.GetPlan,
                     request_deserializer=pruneplan_dot_v1_dot_pruning__service__pb2.GetPlanRequest.FromString,
                     response_serializer=pruneplan_dot_v1_dot_pruning__service__pb2.GetPlanResponse.SerializeToString,
+            ),
+            'CreateSearch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSearch,
+                    request_deserializer=pruneplan_dot_v1_dot_pruning__service__pb2.CreateSearchRequest.FromString,
+                    response_serializer=pruneplan_dot_v1_dot_pruning__service__pb2.CreateSearchResponse.SerializeToString,
+            ),
+            'Ask': grpc.unary_unary_rpc_method_handler(
+                    servicer.Ask,
+                    request_deserializer=pruneplan_dot_v1_dot_pruning__service__pb2.AskRequest.FromString,
+                    response_serializer=pruneplan_dot_v1_dot_pruning__service__pb2.AskResponse.SerializeToString,
+            ),
+            'Tell': grpc.unary_unary_rpc_method_handler(
+                    servicer.Tell,
+                    request_deserializer=pruneplan_dot_v1_dot_pruning__service__pb2.TellRequest.FromString,
+                    response_serializer=pruneplan_dot_v1_dot_pruning__service__pb2.TellResponse.SerializeToString,
+            ),
+            'GetSearch': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSearch,
+                    request_deserializer=pruneplan_dot_v1_dot_pruning__service__pb2.GetSearchRequest.FromString,
+                    response_serializer=pruneplan_dot_v1_dot_pruning__service__pb2.GetSearchResponse.SerializeToString,
+            ),
+            'CancelSearch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelSearch,
+                    request_deserializer=pruneplan_dot_v1_dot_pruning__service__pb2.CancelSearchRequest.FromString,
+                    response_serializer=pruneplan_dot_v1_dot_pruning__service__pb2.CancelSearchResponse.SerializeToString,
             ),
             'Ping': grpc.unary_unary_rpc_method_handler(
                     servicer.Ping,
@@ -370,6 +456,141 @@ class PruningService:
             '/pruneplan.v1.PruningService/GetPlan',
             pruneplan_dot_v1_dot_pruning__service__pb2.GetPlanRequest.SerializeToString,
             pruneplan_dot_v1_dot_pruning__service__pb2.GetPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSearch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pruneplan.v1.PruningService/CreateSearch',
+            pruneplan_dot_v1_dot_pruning__service__pb2.CreateSearchRequest.SerializeToString,
+            pruneplan_dot_v1_dot_pruning__service__pb2.CreateSearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Ask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pruneplan.v1.PruningService/Ask',
+            pruneplan_dot_v1_dot_pruning__service__pb2.AskRequest.SerializeToString,
+            pruneplan_dot_v1_dot_pruning__service__pb2.AskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Tell(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pruneplan.v1.PruningService/Tell',
+            pruneplan_dot_v1_dot_pruning__service__pb2.TellRequest.SerializeToString,
+            pruneplan_dot_v1_dot_pruning__service__pb2.TellResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSearch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pruneplan.v1.PruningService/GetSearch',
+            pruneplan_dot_v1_dot_pruning__service__pb2.GetSearchRequest.SerializeToString,
+            pruneplan_dot_v1_dot_pruning__service__pb2.GetSearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelSearch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pruneplan.v1.PruningService/CancelSearch',
+            pruneplan_dot_v1_dot_pruning__service__pb2.CancelSearchRequest.SerializeToString,
+            pruneplan_dot_v1_dot_pruning__service__pb2.CancelSearchResponse.FromString,
             options,
             channel_credentials,
             insecure,
