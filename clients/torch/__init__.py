@@ -26,6 +26,7 @@ from ._merge import MergeReport, channel_features, cluster_and_merge, merge_pair
 from ._metrics import LossIncrease, Metric, distortion, loss_increase
 from ._profile import DEFAULT_LEVELS, LOG_DENSITY_LEVELS, profile
 from ._refine import measured_distortion, refine
+from ._search import SearchResult, search
 from ._soft_mask import BregmanSchedule, GeometricSchedule, TransportMask, transport_mask
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "Metric",
     "PlanMismatchError",
     "PruneReport",
+    "SearchResult",
     "TransportMask",
     "apply",
     "broadcast_plan",
@@ -61,5 +63,6 @@ __all__ = [
     "refine",
     "relative_budget",
     "schedule_density",
+    "search",
     "transport_mask",
 ]

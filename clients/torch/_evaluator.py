@@ -104,6 +104,8 @@ class Evaluator:
     def pruned(self, sparsity: Mapping[str, float]) -> Iterator[None]:
         """Every layer named in ``sparsity`` pruned by magnitude to it inside; restored after."""
         touched = []
+        grad = torch.is_grad_enabled()
+        torch.set_grad_enabled(False)
         try:
             for name, level in sparsity.items():
                 slot = self._slot(name)
@@ -115,6 +117,7 @@ class Evaluator:
         finally:
             for slot in touched:
                 slot.restore()
+            torch.set_grad_enabled(grad)
 
     def measure(self, sparsity: Mapping[str, float], indices: Sequence[int] | None = None) -> float:
         """Joint distortion of the model pruned to ``sparsity`` on the batches ``indices``
@@ -140,6 +143,20 @@ class Evaluator:
         counts = [slot.kept(level) for level in levels]
         todo = sorted({k for k in counts if k < slot.current}, reverse=True)
         accs = {k: Distortion(self.metric) for k in todo}
+        with torch.no_grad():
+            self._levels(slot, todo, accs, tick)
+        for _ in range(len(levels) - len(todo)):
+            tick(1.0)
+        return [max(0.0, accs[k].value() - offset) if k in accs else 0.0 for k in counts]
+
+    def _levels(
+        self,
+        slot: _Slot,
+        todo: Sequence[int],
+        accs: Mapping[int, Distortion],
+        tick: Callable[[float], None],
+    ) -> None:
+        """Each kept count of ``todo`` measured on every batch, the prefix replayed."""
         replay = {"check": True, "use": bool(todo)}
         for i, batch in enumerate(self.batches):
             with _Replay.prefix(self, slot, batch, replay) as run:
@@ -150,9 +167,6 @@ class Evaluator:
                     finally:
                         slot.restore()
                     tick(1.0 / len(self.batches))
-        for _ in range(len(levels) - len(todo)):
-            tick(1.0)
-        return [max(0.0, accs[k].value() - offset) if k in accs else 0.0 for k in counts]
 
     def _slot(self, name: str) -> _Slot:
         try:

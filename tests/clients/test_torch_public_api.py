@@ -26,6 +26,7 @@ PUBLIC = [
     "Metric",
     "PlanMismatchError",
     "PruneReport",
+    "SearchResult",
     "TransportMask",
     "apply",
     "broadcast_plan",
@@ -47,6 +48,7 @@ PUBLIC = [
     "refine",
     "relative_budget",
     "schedule_density",
+    "search",
     "transport_mask",
 ]
 
@@ -67,6 +69,7 @@ def test_modules_split_by_concern() -> None:
         "_cache",
         "_context",
         "_costs",
+        "_evaluator",
         "_iterative",
         "_latency",
         "_layers",
@@ -75,6 +78,7 @@ def test_modules_split_by_concern() -> None:
         "_metrics",
         "_profile",
         "_refine",
+        "_search",
         "_soft_mask",
     ]
 
