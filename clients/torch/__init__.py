@@ -39,6 +39,7 @@ from ._merge import (
 from ._metrics import LossIncrease, Metric, distortion, loss_increase
 from ._profile import DEFAULT_LEVELS, LOG_DENSITY_LEVELS, profile
 from ._refine import measured_distortion, refine
+from ._search import SearchResult, search
 from ._soft_mask import BregmanSchedule, GeometricSchedule, TransportMask, transport_mask
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "ModelMergeReport",
     "PlanMismatchError",
     "PruneReport",
+    "SearchResult",
     "TransportMask",
     "apply",
     "broadcast_plan",
@@ -81,5 +83,6 @@ __all__ = [
     "refine",
     "relative_budget",
     "schedule_density",
+    "search",
     "transport_mask",
 ]

@@ -6,7 +6,6 @@ import functools
 import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,23 +16,20 @@ from torch import nn
 from pruneplan.solver import LayerProfile
 
 from ._cache import ProfileCache, cache_key
-from ._context import frozen, prune_target, pruned_to
+from ._context import frozen
 from ._costs import layer_flops, level_costs
+from ._evaluator import Evaluator
 from ._latency import layer_inputs, layer_latency
 from ._layers import (
     Batch,
     Layer,
-    current_mask,
     effective_weight,
     find_layers,
-    forward,
     kept_count,
     model_device,
-    output_tensor,
     to_device,
 )
-from ._masks import topk_mask
-from ._metrics import Distortion, Metric, measure, reference_outputs, split_targets
+from ._metrics import Distortion, Metric, split_targets
 
 __all__ = ["DEFAULT_LEVELS", "LOG_DENSITY_LEVELS", "profile"]
 
@@ -51,55 +47,6 @@ every 8 levels (steps of 8.3% of the kept weights) down to 1/32 (sparsity 31/32)
 On the default grid one step at 90% sparsity changes a layer's kept weights by about 30%, too
 coarse for a budget near there; this grid keeps the relative step constant. Profiling costs
 50/33 as much."""
-
-
-@dataclass(frozen=True)
-class _Calibration:
-    """The calibration batches, the reference outputs on them, the metric and its targets."""
-
-    batches: Sequence[Batch]
-    reference: Sequence[torch.Tensor]
-    metric: Metric
-    targets: Sequence[torch.Tensor] | None
-
-
-def _curve(
-    model: nn.Module,
-    layer: Layer,
-    calib: _Calibration,
-    levels: Sequence[float],
-    tick: Callable[[], None],
-    offset: float = 0.0,
-) -> list[float]:
-    """Distortion of pruning only ``layer`` at each level, less ``offset`` (the distortion of
-    the layer as it is), clipped at 0; the layer restored bit for bit."""
-    target = prune_target(layer.module)
-    saved = target.detach().clone()
-    weight = effective_weight(layer.module)
-    previous = current_mask(layer.module)
-    current = layer.size if previous is None else int(torch.count_nonzero(previous))
-    loss = []
-    try:
-        for level in levels:
-            kept = kept_count(layer.size, level)
-            if kept >= current:  # the layer as it is: no distortion, no forward pass needed
-                loss.append(0.0)
-                tick()
-                continue
-            target.mul_(topk_mask(weight, kept, previous).to(target.dtype))
-            acc = Distortion(calib.metric)
-            for i, (batch, ref) in enumerate(zip(calib.batches, calib.reference, strict=True)):
-                acc.add(
-                    output_tensor(forward(model, batch)),
-                    ref,
-                    None if calib.targets is None else calib.targets[i],
-                )
-            loss.append(max(0.0, acc.value() - offset))
-            target.copy_(saved)
-            tick()
-    finally:
-        target.copy_(saved)
-    return loss
 
 
 def _cut_magnitudes(layer: Layer, levels: Sequence[float]) -> list[float]:
@@ -255,7 +202,7 @@ def profile(
             around=context,
         )
         store = ProfileCache(cache, key)
-        calibration = _Calibration(batches, reference_outputs(model, batches), metric, targets)
+        evaluator = Evaluator(model, found, batches, metric, targets)
         flops = layer_flops(model, batches[0], found)
         inputs = layer_inputs(model, batches[0], found) if latency else {}
         with _progress(progress) as bar:
@@ -267,9 +214,7 @@ def profile(
                     continue
                 others = {n: s for n, s in context.items() if n != layer.name}
                 tick = functools.partial(bar.advance, task)
-                entry = {
-                    "loss": _layer_curve(model, found, layer, calibration, level_list, others, tick)
-                }
+                entry = {"loss": _layer_curve(evaluator, layer, level_list, others, tick)}
                 if latency:
                     entry["latency_ms"] = layer_latency(layer, inputs[layer.name], level_list)
                 store.save(layer.name, entry)
@@ -280,22 +225,16 @@ def profile(
 
 
 def _layer_curve(
-    model: nn.Module,
-    found: Sequence[Layer],
+    evaluator: Evaluator,
     layer: Layer,
-    calib: _Calibration,
     levels: Sequence[float],
     others: Mapping[str, float],
-    tick: Callable[[], None],
+    tick: Callable[[float], None],
 ) -> list[float]:
     """``layer``'s curve with every layer of ``others`` pruned to its level (restored after)."""
-    with pruned_to(found, others):
-        offset = (
-            measure(model, calib.batches, calib.reference, calib.metric, calib.targets)
-            if others
-            else 0.0
-        )
-        return _curve(model, layer, calib, levels, tick, offset)
+    with evaluator.pruned(others):
+        offset = evaluator.measure({}) if others else 0.0
+        return evaluator.curve(layer.name, levels, offset, tick)
 
 
 def _validate_levels(levels: Sequence[float]) -> list[float]:

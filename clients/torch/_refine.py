@@ -11,10 +11,11 @@ from torch import nn
 
 from pruneplan.solver import AllocationProblem, AllocationResult, allocate
 
-from ._context import frozen, pruned_to
+from ._context import frozen
+from ._evaluator import Evaluator
 from ._iterative import Solve
 from ._layers import Batch, find_layers
-from ._metrics import Metric, measure, reference_outputs, split_targets
+from ._metrics import Metric, split_targets
 from ._profile import profile
 
 __all__ = ["measured_distortion", "refine"]
@@ -35,9 +36,11 @@ def measured_distortion(
     """
     batches, targets = split_targets(metric, list(calib))
     with frozen(model):
-        dense = reference_outputs(model, batches)
-        with pruned_to(find_layers(model), dict(sparsity)):
-            return measure(model, batches, dense, metric, targets)
+        found = find_layers(model)
+        names = {layer.name for layer in found}
+        return Evaluator(model, found, batches, metric, targets).measure(
+            {n: s for n, s in sparsity.items() if n in names}
+        )
 
 
 def refine(
@@ -101,7 +104,10 @@ def refine(
     metric = options.get("metric", "mse")
     solver = solve if solve is not None else (lambda pr: allocate(pr, method=method))
     names = [p.name for p in problem.layers]
-    best = (measured_distortion(model, batches, plan.sparsity, metric=metric), plan)
+    inputs, targets = split_targets(metric, batches)
+    with frozen(model):
+        evaluator = Evaluator(model, find_layers(model, layers=names), inputs, metric, targets)
+    best = (_measured(model, evaluator, plan), plan)
     for _ in range(rounds):
         around = profile(
             model, batches, levels=levels.tolist(), layers=names, around=plan.sparsity, **options
@@ -109,7 +115,13 @@ def refine(
         loss = {p.name: p.loss for p in around}
         layers = [replace(p, loss=loss[p.name]) for p in problem.layers]
         plan = solver(replace(problem, layers=layers))
-        measured = measured_distortion(model, batches, plan.sparsity, metric=metric)
+        measured = _measured(model, evaluator, plan)
         if measured < best[0]:
             best = (measured, plan)
     return best[1]
+
+
+def _measured(model: nn.Module, evaluator: Evaluator, plan: AllocationResult) -> float:
+    """The plan's joint distortion on the evaluator's batches (its reference computed once)."""
+    with frozen(model):
+        return evaluator.measure(plan.sparsity)

@@ -252,13 +252,13 @@ def test_cache_resumes_layer_by_layer(
     from pruneplan.clients.torch import _profile
 
     measured: list[str] = []
-    real = _profile._curve
+    real = _profile._layer_curve
 
-    def counting(model: nn.Module, layer: object, *args: object) -> list[float]:
-        measured.append(layer.name)
-        return real(model, layer, *args)
+    def counting(evaluator: object, layer: object, *args: object) -> list[float]:
+        measured.append(layer.name)  # type: ignore[attr-defined]
+        return real(evaluator, layer, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(_profile, "_curve", counting)
+    monkeypatch.setattr(_profile, "_layer_curve", counting)
     resumed = profile_fn(cnn, images, levels=LEVELS, cache=path, progress=False)
     assert measured == ["fc1.weight", "fc2.weight"]
     for a, b in zip(resumed, full, strict=True):

@@ -29,6 +29,7 @@ PUBLIC = [
     "ModelMergeReport",
     "PlanMismatchError",
     "PruneReport",
+    "SearchResult",
     "TransportMask",
     "apply",
     "broadcast_plan",
@@ -54,6 +55,7 @@ PUBLIC = [
     "refine",
     "relative_budget",
     "schedule_density",
+    "search",
     "transport_mask",
 ]
 
@@ -74,6 +76,7 @@ def test_modules_split_by_concern() -> None:
         "_cache",
         "_context",
         "_costs",
+        "_evaluator",
         "_iterative",
         "_latency",
         "_layers",
@@ -82,6 +85,7 @@ def test_modules_split_by_concern() -> None:
         "_metrics",
         "_profile",
         "_refine",
+        "_search",
         "_soft_mask",
     ]
 

@@ -1,0 +1,123 @@
+"""Cost of the evaluator: `profile` against the pre-evaluator path, and a candidate evaluation.
+
+For the digits CNN (trained 5 epochs, 2 batches of 128 images) and CREPE "tiny" (the wheel's
+weights, 4 batches of 16 synthetic frames), on the 50-level ``LOG_DENSITY_LEVELS`` grid with
+metric "kl": CPU seconds of ``profile`` and of the plain path it replaced (a sort per level and
+one full forward pass per level and batch, kept in ``plain_curves``), their ratio and the
+largest curve difference; and the CPU time of ``Evaluator.measure`` on a random plan in dense
+forward passes of the same batches. One torch thread; process CPU time, so a loaded machine
+inflates both sides alike. Run: ``python benchmarks/evaluator.py [--quick] [--json PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from quality import CrepeLogProbs, harmonic_frames, load_crepe
+
+from pruneplan.clients.demo._digits import DigitsCNN, load_digits, train
+from pruneplan.clients.torch import LOG_DENSITY_LEVELS, profile
+from pruneplan.clients.torch._context import frozen, prune_target, pruned_to
+from pruneplan.clients.torch._evaluator import Evaluator
+from pruneplan.clients.torch._layers import effective_weight, find_layers, kept_count
+from pruneplan.clients.torch._masks import topk_mask
+from pruneplan.clients.torch._metrics import measure, reference_outputs
+
+
+def plain_curves(
+    model: nn.Module, batches: Sequence[torch.Tensor], levels: Sequence[float], metric: str
+) -> dict[str, list[float]]:
+    """The pre-evaluator profile: a sort and a full forward pass per level and batch."""
+    out = {}
+    with frozen(model):
+        ref = reference_outputs(model, batches)
+        for layer in find_layers(model):
+            with pruned_to([], {}):
+                target = prune_target(layer.module)
+                saved = target.detach().clone()
+                weight = effective_weight(layer.module)
+                curve = []
+                for level in levels:
+                    kept = kept_count(layer.size, level)
+                    if kept >= layer.size:
+                        curve.append(0.0)
+                        continue
+                    target.mul_(topk_mask(weight, kept).to(target.dtype))
+                    curve.append(max(0.0, measure(model, batches, ref, metric, None)))
+                    target.copy_(saved)
+            out[layer.name] = curve
+    return out
+
+
+def cpu(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t = time.process_time()
+    value = fn()
+    return time.process_time() - t, value
+
+
+def row(
+    name: str, model: nn.Module, batches: list[torch.Tensor], levels: Sequence[float]
+) -> dict[str, Any]:
+    old_s, old = cpu(lambda: plain_curves(model, batches, levels, "kl"))
+    new_s, new = cpu(lambda: profile(model, batches, levels=levels, metric="kl", progress=False))
+    diff = max(float(np.max(np.abs(np.asarray(old[p.name]) - p.loss))) for p in new)
+    with frozen(model):
+        evaluator = Evaluator(model, find_layers(model), batches, "kl")
+        rng = np.random.default_rng(0)
+        plan = {layer.name: float(rng.uniform(0.3, 0.9)) for layer in evaluator.layers}
+        dense_s, _ = cpu(lambda: [model(b) for _ in range(5) for b in batches])
+        eval_s, _ = cpu(lambda: [evaluator.measure(plan) for _ in range(5)])
+    return {
+        "model": name,
+        "plain_profile_s": old_s,
+        "profile_s": new_s,
+        "speedup": old_s / new_s,
+        "max_curve_diff": diff,
+        "dense_forwards_of_profile": new_s / (dense_s / 5),
+        "evaluation_in_dense_forwards": eval_s / dense_s,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    levels = LOG_DENSITY_LEVELS[::4] if args.quick else LOG_DENSITY_LEVELS
+    data = load_digits(0)
+    torch.manual_seed(0)
+    cnn = train(DigitsCNN(), data.x_train, data.y_train, epochs=5, seed=0)
+    rows = [row("digits CNN", cnn, data.calibration(), levels)]
+    frames, _ = harmonic_frames(16 if args.quick else 64, 1000)
+    rows.append(
+        row("CREPE tiny", CrepeLogProbs(load_crepe("tiny")), list(frames.split(16)), levels)
+    )
+    print(
+        "| model | plain profile s | profile s | speed-up | max curve diff | profile in dense "
+        "passes | evaluation in dense passes |\n|---|---:|---:|---:|---:|---:|---:|"
+    )
+    for r in rows:
+        print(
+            f"| {r['model']} | {r['plain_profile_s']:.2f} | {r['profile_s']:.2f} | "
+            f"{r['speedup']:.2f}x | {r['max_curve_diff']:.2g} | "
+            f"{r['dense_forwards_of_profile']:.0f} | {r['evaluation_in_dense_forwards']:.2f} |"
+        )
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
