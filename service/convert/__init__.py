@@ -21,6 +21,7 @@ from ._arrays import RAW_THRESHOLD, array_to_values, mask_to_proto, proto_to_mas
 from ._codec import Codec
 from ._options import SolveArgs, read_args, write_args
 from .allocation import AllocationCodec
+from .transport import TransportCodec
 
 __all__ = [
     "CODECS",
@@ -43,7 +44,7 @@ __all__ = [
     "values_to_array",
 ]
 
-CODECS: dict[str, Codec] = {codec.name: codec for codec in (AllocationCodec(),)}
+CODECS: dict[str, Codec] = {codec.name: codec for codec in (AllocationCodec(), TransportCodec())}
 """Every problem family's codec by its ``SolveRequest.problem`` field."""
 
 _STATUS_TO_PB = {

@@ -89,6 +89,8 @@ class TransportResult(Certificate):
         :math:`|\\sum_i a_i m_i - B| / B` (per-group budgets: the largest over the groups).
     iterations : int
         Root-finding (or POT) iterations.
+    plan_id : str
+        The service's id of this plan ("" when solved in-process).
     """
 
     soft_mask: Mapping[str, NDArray[np.float64]]
@@ -97,6 +99,7 @@ class TransportResult(Certificate):
     kept: Mapping[str, float]
     budget_error: float
     iterations: int = 0
+    plan_id: str = ""
 
 
 @dataclass(frozen=True, eq=False)

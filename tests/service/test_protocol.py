@@ -11,7 +11,7 @@ import pytest
 from google.protobuf import json_format
 
 from pruneplan.service import convert
-from pruneplan.solver import InvalidProblemError, allocate
+from pruneplan.solver import InvalidProblemError, allocate, solve
 from pruneplan.v1 import common_pb2 as cpb
 from pruneplan.v1 import pruning_service_pb2 as pb
 
@@ -86,4 +86,4 @@ def test_mask_with_wrong_length_names_field() -> None:
 def test_examples_are_canonical_json_and_solve(path: Path) -> None:
     request = json_format.Parse(path.read_text(), pb.SolveRequest())
     _, problem, args = convert.parse_request(request)
-    assert allocate(problem, **args.kwargs()).status.name == "OPTIMAL"
+    assert solve(problem, **args.kwargs()).status.name == "OPTIMAL"

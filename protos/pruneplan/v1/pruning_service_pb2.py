@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from pruneplan.v1 import allocation_pb2 as pruneplan_dot_v1_dot_allocation__pb2
 from pruneplan.v1 import common_pb2 as pruneplan_dot_v1_dot_common__pb2
+from pruneplan.v1 import transport_pb2 as pruneplan_dot_v1_dot_transport__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"pruneplan/v1/pruning_service.proto\x12\x0cpruneplan.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dpruneplan/v1/allocation.proto\x1a\x19pruneplan/v1/common.proto\"\x94\x02\n\x0cSolveRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x35\n\nallocation\x18\x02 \x01(\x0b\x32\x1f.pruneplan.v1.AllocationProblemH\x00\x12\x0e\n\x06method\x18\x06 \x01(\t\x12\x17\n\ntime_limit\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x0c\n\x04seed\x18\x08 \x01(\x04\x12\x38\n\x07options\x18\t \x03(\x0b\x32\'.pruneplan.v1.SolveRequest.OptionsEntry\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\t\n\x07problemB\r\n\x0b_time_limit\"\xc1\x01\n\rSolveResponse\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x36\n\nallocation\x18\x02 \x01(\x0b\x32 .pruneplan.v1.AllocationSolutionH\x00\x12.\n\x0b\x63\x65rtificate\x18\x06 \x01(\x0b\x32\x19.pruneplan.v1.Certificate\x12\x16\n\x0esolver_version\x18\x07 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x08 \x01(\tB\n\n\x08solution\"A\n\x12SolveStreamRequest\x12+\n\x07request\x18\x01 \x01(\x0b\x32\x1a.pruneplan.v1.SolveRequest\"o\n\rSolveProgress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x16\n\x0e\x62\x65st_objective\x18\x03 \x01(\x01\x12\x12\n\nbest_bound\x18\x04 \x01(\x01\x12\x11\n\telapsed_s\x18\x05 \x01(\x01\"~\n\x13SolveStreamResponse\x12/\n\x08progress\x18\x01 \x01(\x0b\x32\x1b.pruneplan.v1.SolveProgressH\x00\x12-\n\x06result\x18\x02 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponseH\x00\x42\x07\n\x05\x65vent\"V\n\x12SubmitBatchRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x08requests\x18\x02 \x03(\x0b\x32\x1a.pruneplan.v1.SolveRequest\"4\n\x13SubmitBatchResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05total\x18\x02 \x01(\r\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa4\x01\n\x0eGetJobResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.pruneplan.v1.JobState\x12\r\n\x05total\x18\x03 \x01(\r\x12\x0c\n\x04\x64one\x18\x04 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\r\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"7\n\x15ListJobResultsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\")\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x8c\x01\n\x16ListJobResultsResponse\x12\r\n\x05index\x18\x01 \x01(\r\x12/\n\x08response\x18\x02 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponseH\x00\x12\'\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.pruneplan.v1.JobErrorH\x00\x42\t\n\x07outcome\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"M\n\x11\x43\x61ncelJobResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.pruneplan.v1.JobState\"!\n\x0eGetPlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\"@\n\x0fGetPlanResponse\x12-\n\x08response\x18\x01 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponse\"\x1e\n\x0bPingRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\x1f\n\x0cPingResponse\x12\x0f\n\x07payload\x18\x01 \x01(\x0c*\x7f\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x12\n\x0eJOB_STATE_DONE\x10\x03\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x04\x32\xf5\x04\n\x0ePruningService\x12@\n\x05Solve\x12\x1a.pruneplan.v1.SolveRequest\x1a\x1b.pruneplan.v1.SolveResponse\x12T\n\x0bSolveStream\x12 .pruneplan.v1.SolveStreamRequest\x1a!.pruneplan.v1.SolveStreamResponse0\x01\x12R\n\x0bSubmitBatch\x12 .pruneplan.v1.SubmitBatchRequest\x1a!.pruneplan.v1.SubmitBatchResponse\x12\x43\n\x06GetJob\x12\x1b.pruneplan.v1.GetJobRequest\x1a\x1c.pruneplan.v1.GetJobResponse\x12]\n\x0eListJobResults\x12#.pruneplan.v1.ListJobResultsRequest\x1a$.pruneplan.v1.ListJobResultsResponse0\x01\x12L\n\tCancelJob\x12\x1e.pruneplan.v1.CancelJobRequest\x1a\x1f.pruneplan.v1.CancelJobResponse\x12\x46\n\x07GetPlan\x12\x1c.pruneplan.v1.GetPlanRequest\x1a\x1d.pruneplan.v1.GetPlanResponse\x12=\n\x04Ping\x12\x19.pruneplan.v1.PingRequest\x1a\x1a.pruneplan.v1.PingResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"pruneplan/v1/pruning_service.proto\x12\x0cpruneplan.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dpruneplan/v1/allocation.proto\x1a\x19pruneplan/v1/common.proto\x1a\x1cpruneplan/v1/transport.proto\"\xc9\x02\n\x0cSolveRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x35\n\nallocation\x18\x02 \x01(\x0b\x32\x1f.pruneplan.v1.AllocationProblemH\x00\x12\x33\n\ttransport\x18\x04 \x01(\x0b\x32\x1e.pruneplan.v1.TransportProblemH\x00\x12\x0e\n\x06method\x18\x06 \x01(\t\x12\x17\n\ntime_limit\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x0c\n\x04seed\x18\x08 \x01(\x04\x12\x38\n\x07options\x18\t \x03(\x0b\x32\'.pruneplan.v1.SolveRequest.OptionsEntry\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\t\n\x07problemB\r\n\x0b_time_limit\"\xf7\x01\n\rSolveResponse\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x36\n\nallocation\x18\x02 \x01(\x0b\x32 .pruneplan.v1.AllocationSolutionH\x00\x12\x34\n\ttransport\x18\x04 \x01(\x0b\x32\x1f.pruneplan.v1.TransportSolutionH\x00\x12.\n\x0b\x63\x65rtificate\x18\x06 \x01(\x0b\x32\x19.pruneplan.v1.Certificate\x12\x16\n\x0esolver_version\x18\x07 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x08 \x01(\tB\n\n\x08solution\"A\n\x12SolveStreamRequest\x12+\n\x07request\x18\x01 \x01(\x0b\x32\x1a.pruneplan.v1.SolveRequest\"o\n\rSolveProgress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x16\n\x0e\x62\x65st_objective\x18\x03 \x01(\x01\x12\x12\n\nbest_bound\x18\x04 \x01(\x01\x12\x11\n\telapsed_s\x18\x05 \x01(\x01\"~\n\x13SolveStreamResponse\x12/\n\x08progress\x18\x01 \x01(\x0b\x32\x1b.pruneplan.v1.SolveProgressH\x00\x12-\n\x06result\x18\x02 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponseH\x00\x42\x07\n\x05\x65vent\"V\n\x12SubmitBatchRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x08requests\x18\x02 \x03(\x0b\x32\x1a.pruneplan.v1.SolveRequest\"4\n\x13SubmitBatchResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05total\x18\x02 \x01(\r\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa4\x01\n\x0eGetJobResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.pruneplan.v1.JobState\x12\r\n\x05total\x18\x03 \x01(\r\x12\x0c\n\x04\x64one\x18\x04 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\r\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"7\n\x15ListJobResultsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\")\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x8c\x01\n\x16ListJobResultsResponse\x12\r\n\x05index\x18\x01 \x01(\r\x12/\n\x08response\x18\x02 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponseH\x00\x12\'\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.pruneplan.v1.JobErrorH\x00\x42\t\n\x07outcome\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"M\n\x11\x43\x61ncelJobResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.pruneplan.v1.JobState\"!\n\x0eGetPlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\"@\n\x0fGetPlanResponse\x12-\n\x08response\x18\x01 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponse\"\x1e\n\x0bPingRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\x1f\n\x0cPingResponse\x12\x0f\n\x07payload\x18\x01 \x01(\x0c*\x7f\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x12\n\x0eJOB_STATE_DONE\x10\x03\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x04\x32\xf5\x04\n\x0ePruningService\x12@\n\x05Solve\x12\x1a.pruneplan.v1.SolveRequest\x1a\x1b.pruneplan.v1.SolveResponse\x12T\n\x0bSolveStream\x12 .pruneplan.v1.SolveStreamRequest\x1a!.pruneplan.v1.SolveStreamResponse0\x01\x12R\n\x0bSubmitBatch\x12 .pruneplan.v1.SubmitBatchRequest\x1a!.pruneplan.v1.SubmitBatchResponse\x12\x43\n\x06GetJob\x12\x1b.pruneplan.v1.GetJobRequest\x1a\x1c.pruneplan.v1.GetJobResponse\x12]\n\x0eListJobResults\x12#.pruneplan.v1.ListJobResultsRequest\x1a$.pruneplan.v1.ListJobResultsResponse0\x01\x12L\n\tCancelJob\x12\x1e.pruneplan.v1.CancelJobRequest\x1a\x1f.pruneplan.v1.CancelJobResponse\x12\x46\n\x07GetPlan\x12\x1c.pruneplan.v1.GetPlanRequest\x1a\x1d.pruneplan.v1.GetPlanResponse\x12=\n\x04Ping\x12\x19.pruneplan.v1.PingRequest\x1a\x1a.pruneplan.v1.PingResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,46 +37,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SOLVEREQUEST_OPTIONSENTRY']._loaded_options = None
   _globals['_SOLVEREQUEST_OPTIONSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATE']._serialized_start=1792
-  _globals['_JOBSTATE']._serialized_end=1919
-  _globals['_SOLVEREQUEST']._serialized_start=144
-  _globals['_SOLVEREQUEST']._serialized_end=420
-  _globals['_SOLVEREQUEST_OPTIONSENTRY']._serialized_start=348
-  _globals['_SOLVEREQUEST_OPTIONSENTRY']._serialized_end=394
-  _globals['_SOLVERESPONSE']._serialized_start=423
-  _globals['_SOLVERESPONSE']._serialized_end=616
-  _globals['_SOLVESTREAMREQUEST']._serialized_start=618
-  _globals['_SOLVESTREAMREQUEST']._serialized_end=683
-  _globals['_SOLVEPROGRESS']._serialized_start=685
-  _globals['_SOLVEPROGRESS']._serialized_end=796
-  _globals['_SOLVESTREAMRESPONSE']._serialized_start=798
-  _globals['_SOLVESTREAMRESPONSE']._serialized_end=924
-  _globals['_SUBMITBATCHREQUEST']._serialized_start=926
-  _globals['_SUBMITBATCHREQUEST']._serialized_end=1012
-  _globals['_SUBMITBATCHRESPONSE']._serialized_start=1014
-  _globals['_SUBMITBATCHRESPONSE']._serialized_end=1066
-  _globals['_GETJOBREQUEST']._serialized_start=1068
-  _globals['_GETJOBREQUEST']._serialized_end=1099
-  _globals['_GETJOBRESPONSE']._serialized_start=1102
-  _globals['_GETJOBRESPONSE']._serialized_end=1266
-  _globals['_LISTJOBRESULTSREQUEST']._serialized_start=1268
-  _globals['_LISTJOBRESULTSREQUEST']._serialized_end=1323
-  _globals['_JOBERROR']._serialized_start=1325
-  _globals['_JOBERROR']._serialized_end=1366
-  _globals['_LISTJOBRESULTSRESPONSE']._serialized_start=1369
-  _globals['_LISTJOBRESULTSRESPONSE']._serialized_end=1509
-  _globals['_CANCELJOBREQUEST']._serialized_start=1511
-  _globals['_CANCELJOBREQUEST']._serialized_end=1545
-  _globals['_CANCELJOBRESPONSE']._serialized_start=1547
-  _globals['_CANCELJOBRESPONSE']._serialized_end=1624
-  _globals['_GETPLANREQUEST']._serialized_start=1626
-  _globals['_GETPLANREQUEST']._serialized_end=1659
-  _globals['_GETPLANRESPONSE']._serialized_start=1661
-  _globals['_GETPLANRESPONSE']._serialized_end=1725
-  _globals['_PINGREQUEST']._serialized_start=1727
-  _globals['_PINGREQUEST']._serialized_end=1757
-  _globals['_PINGRESPONSE']._serialized_start=1759
-  _globals['_PINGRESPONSE']._serialized_end=1790
-  _globals['_PRUNINGSERVICE']._serialized_start=1922
-  _globals['_PRUNINGSERVICE']._serialized_end=2551
+  _globals['_JOBSTATE']._serialized_start=1929
+  _globals['_JOBSTATE']._serialized_end=2056
+  _globals['_SOLVEREQUEST']._serialized_start=174
+  _globals['_SOLVEREQUEST']._serialized_end=503
+  _globals['_SOLVEREQUEST_OPTIONSENTRY']._serialized_start=431
+  _globals['_SOLVEREQUEST_OPTIONSENTRY']._serialized_end=477
+  _globals['_SOLVERESPONSE']._serialized_start=506
+  _globals['_SOLVERESPONSE']._serialized_end=753
+  _globals['_SOLVESTREAMREQUEST']._serialized_start=755
+  _globals['_SOLVESTREAMREQUEST']._serialized_end=820
+  _globals['_SOLVEPROGRESS']._serialized_start=822
+  _globals['_SOLVEPROGRESS']._serialized_end=933
+  _globals['_SOLVESTREAMRESPONSE']._serialized_start=935
+  _globals['_SOLVESTREAMRESPONSE']._serialized_end=1061
+  _globals['_SUBMITBATCHREQUEST']._serialized_start=1063
+  _globals['_SUBMITBATCHREQUEST']._serialized_end=1149
+  _globals['_SUBMITBATCHRESPONSE']._serialized_start=1151
+  _globals['_SUBMITBATCHRESPONSE']._serialized_end=1203
+  _globals['_GETJOBREQUEST']._serialized_start=1205
+  _globals['_GETJOBREQUEST']._serialized_end=1236
+  _globals['_GETJOBRESPONSE']._serialized_start=1239
+  _globals['_GETJOBRESPONSE']._serialized_end=1403
+  _globals['_LISTJOBRESULTSREQUEST']._serialized_start=1405
+  _globals['_LISTJOBRESULTSREQUEST']._serialized_end=1460
+  _globals['_JOBERROR']._serialized_start=1462
+  _globals['_JOBERROR']._serialized_end=1503
+  _globals['_LISTJOBRESULTSRESPONSE']._serialized_start=1506
+  _globals['_LISTJOBRESULTSRESPONSE']._serialized_end=1646
+  _globals['_CANCELJOBREQUEST']._serialized_start=1648
+  _globals['_CANCELJOBREQUEST']._serialized_end=1682
+  _globals['_CANCELJOBRESPONSE']._serialized_start=1684
+  _globals['_CANCELJOBRESPONSE']._serialized_end=1761
+  _globals['_GETPLANREQUEST']._serialized_start=1763
+  _globals['_GETPLANREQUEST']._serialized_end=1796
+  _globals['_GETPLANRESPONSE']._serialized_start=1798
+  _globals['_GETPLANRESPONSE']._serialized_end=1862
+  _globals['_PINGREQUEST']._serialized_start=1864
+  _globals['_PINGREQUEST']._serialized_end=1894
+  _globals['_PINGRESPONSE']._serialized_start=1896
+  _globals['_PINGRESPONSE']._serialized_end=1927
+  _globals['_PRUNINGSERVICE']._serialized_start=2059
+  _globals['_PRUNINGSERVICE']._serialized_end=2688
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from pruneplan.v1 import allocation_pb2 as _allocation_pb2
 from pruneplan.v1 import common_pb2 as _common_pb2
+from pruneplan.v1 import transport_pb2 as _transport_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -26,7 +27,7 @@ JOB_STATE_DONE: JobState
 JOB_STATE_CANCELLED: JobState
 
 class SolveRequest(_message.Message):
-    __slots__ = ("request_id", "allocation", "method", "time_limit", "seed", "options")
+    __slots__ = ("request_id", "allocation", "transport", "method", "time_limit", "seed", "options")
     class OptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -36,31 +37,35 @@ class SolveRequest(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ALLOCATION_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     allocation: _allocation_pb2.AllocationProblem
+    transport: _transport_pb2.TransportProblem
     method: str
     time_limit: float
     seed: int
     options: _containers.ScalarMap[str, float]
-    def __init__(self, request_id: _Optional[str] = ..., allocation: _Optional[_Union[_allocation_pb2.AllocationProblem, _Mapping]] = ..., method: _Optional[str] = ..., time_limit: _Optional[float] = ..., seed: _Optional[int] = ..., options: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., allocation: _Optional[_Union[_allocation_pb2.AllocationProblem, _Mapping]] = ..., transport: _Optional[_Union[_transport_pb2.TransportProblem, _Mapping]] = ..., method: _Optional[str] = ..., time_limit: _Optional[float] = ..., seed: _Optional[int] = ..., options: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class SolveResponse(_message.Message):
-    __slots__ = ("plan_id", "allocation", "certificate", "solver_version", "fingerprint")
+    __slots__ = ("plan_id", "allocation", "transport", "certificate", "solver_version", "fingerprint")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     ALLOCATION_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     SOLVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     allocation: _allocation_pb2.AllocationSolution
+    transport: _transport_pb2.TransportSolution
     certificate: _common_pb2.Certificate
     solver_version: str
     fingerprint: str
-    def __init__(self, plan_id: _Optional[str] = ..., allocation: _Optional[_Union[_allocation_pb2.AllocationSolution, _Mapping]] = ..., certificate: _Optional[_Union[_common_pb2.Certificate, _Mapping]] = ..., solver_version: _Optional[str] = ..., fingerprint: _Optional[str] = ...) -> None: ...
+    def __init__(self, plan_id: _Optional[str] = ..., allocation: _Optional[_Union[_allocation_pb2.AllocationSolution, _Mapping]] = ..., transport: _Optional[_Union[_transport_pb2.TransportSolution, _Mapping]] = ..., certificate: _Optional[_Union[_common_pb2.Certificate, _Mapping]] = ..., solver_version: _Optional[str] = ..., fingerprint: _Optional[str] = ...) -> None: ...
 
 class SolveStreamRequest(_message.Message):
     __slots__ = ("request",)
