@@ -22,6 +22,7 @@ from pruneplan.solver.transport import TransportProblem, TransportResult
 from pruneplan.v1 import pruning_service_pb2 as pb
 from pruneplan.v1 import pruning_service_pb2_grpc as pb_grpc
 from pruneplan.v1 import transport_pb2 as tpb
+from tests._factories import tiny_problem
 
 from .conftest import ServerFactory
 
@@ -169,6 +170,20 @@ def test_pot_methods_name_the_group_bound_they_lack(client: Client) -> None:
         client.solve(CASES["entropy_flops"], method="sinkhorn_log", max_iter=100)
     assert info.value.field == "transport.groups[2].min_keep"
     assert info.value.label == 'transport.groups[2] ("fc1.weight").min_keep'
+
+
+def test_stream_and_mixed_batch(client: Client) -> None:
+    *_, last = client.solve_stream(CASES["l2_counts"])
+    assert isinstance(last, TransportResult)
+    _same_masks(solve(CASES["l2_counts"]), last, atol=1e-12)
+    job = client.submit_batch([CASES["entropy_flops"], tiny_problem(), CASES["exact_per_group"]])
+    results = client.results(job, timeout=60)
+    assert [type(r).__name__ for r in results] == [
+        "TransportResult",
+        "AllocationResult",
+        "TransportResult",
+    ]
+    _same_masks(solve(CASES["exact_per_group"]), results[2], atol=1e-12)  # type: ignore[arg-type]
 
 
 Edit = Callable[[pb.SolveRequest], None]
