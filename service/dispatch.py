@@ -38,7 +38,8 @@ def solve_request(
         args = dataclasses.replace(args, time_limit=max(limit, 1e-3))
     try:
         result = solve(problem, progress=progress, **args.kwargs())
-    except InvalidProblemError as exc:
+    except InvalidProblemError as error:
+        exc = codec.solver_error(problem, error)
         field = convert.request_path(codec.name, exc.field)
         label = convert.request_path(codec.name, exc.label)
         raise InvalidProblemError(field, exc.allowed, exc.got, exc.hint, label=label) from None

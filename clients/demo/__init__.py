@@ -5,8 +5,9 @@ a free 127.0.0.1 port with its SQLite store in a temporary directory, scikit-lea
 (nothing is downloaded), CPU only, seeded.
 """
 
-# Each solver family has its own section module (today: ``_allocation``, ``_clustering``); this
-# module trains the model they share, runs them against one local server and writes their outputs.
+# Each solver family has its own section module (``_allocation``, ``_transport``,
+# ``_clustering``); this module trains the model they share, runs them against one local server
+# and writes their outputs.
 
 from __future__ import annotations
 
@@ -14,24 +15,28 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
 
-from pruneplan.solver import AllocationProblem, AllocationResult, allocate
+from pruneplan.solver import solve
 
-from . import _allocation, _clustering
-from ._allocation import LEVELS, METHODS, METRIC, REFINED, ROWS, Row, Solve
+from . import _allocation, _clustering, _transport
+from ._allocation import LEVELS, METHODS, METRIC, REFINED, ROWS, Row
 from ._digits import DigitsCNN, accuracy, load_digits, train
 
 __all__ = ["LEVELS", "METHODS", "METRIC", "REFINED", "ROWS", "Row", "main", "run"]
 
+AnySolve = Callable[[Any, str], Any]
+"""``solve(problem, method) -> result`` for any family (each section's ``Solve`` narrows it)."""
+
 
 @contextmanager
-def local_service(workdir: Path, console: Console) -> Iterator[Solve]:
+def local_service(workdir: Path, console: Console) -> Iterator[AnySolve]:
     """A server on a free loopback port with its SQLite store in ``workdir``, and a solve function.
 
     Falls back to the in-process solver (saying so) where the service is not installed.
@@ -41,7 +46,7 @@ def local_service(workdir: Path, console: Console) -> Iterator[Solve]:
         from pruneplan.service.server import ServerConfig, create_server
     except ImportError as exc:
         console.print(f"[yellow]service unavailable ({exc}); solving in-process[/yellow]")
-        yield lambda problem, method: allocate(problem, method=method)
+        yield lambda problem, method: solve(problem, method=method)
         return
     server, port = create_server(ServerConfig(port=0, db=str(workdir / "plans.sqlite")))
     console.print(f"server on 127.0.0.1:{port}, plan store {workdir / 'plans.sqlite'}")
@@ -59,9 +64,9 @@ class _OnDemand:
     def __init__(self, stack: ExitStack, console: Console) -> None:
         self._stack = stack
         self._console = console
-        self._solve: Solve | None = None
+        self._solve: AnySolve | None = None
 
-    def __call__(self, problem: AllocationProblem, method: str) -> AllocationResult:
+    def __call__(self, problem: Any, method: str) -> Any:
         if self._solve is None:
             workdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory()))
             self._solve = self._stack.enter_context(local_service(workdir, self._console))
@@ -69,7 +74,7 @@ class _OnDemand:
 
 
 def run(
-    *, out: Path, quick: bool, seed: int, console: Console, solve: Solve | None = None
+    *, out: Path, quick: bool, seed: int, console: Console, solve: AnySolve | None = None
 ) -> list[Row]:
     """The demo's pipeline; ``solve`` defaults to a local server (see ``local_service``)."""
     torch.manual_seed(seed)
@@ -85,6 +90,7 @@ def run(
     with ExitStack() as stack:
         solve_fn = solve if solve is not None else _OnDemand(stack, console)
         rows = _allocation.section(model, data, solve_fn, quick=quick, seed=seed, console=console)
+        rows += _transport.section(model, data, solve_fn, quick=quick, seed=seed, console=console)
     console.print(_allocation.table(rows, dense_acc))
     png, data_json = _allocation.write(rows, dense_acc, out)
     console.print(f"wrote {png} and {data_json}")

@@ -23,6 +23,7 @@ from ._options import SolveArgs, read_args, write_args
 from .allocation import AllocationCodec
 from .clustering import ClusteringCodec
 from .selection import SelectionCodec
+from .transport import TransportCodec
 
 __all__ = [
     "CODECS",
@@ -46,7 +47,8 @@ __all__ = [
 ]
 
 CODECS: dict[str, Codec] = {
-    codec.name: codec for codec in (AllocationCodec(), SelectionCodec(), ClusteringCodec())
+    codec.name: codec
+    for codec in (AllocationCodec(), SelectionCodec(), TransportCodec(), ClusteringCodec())
 }
 """Every problem family's codec by its ``SolveRequest.problem`` field."""
 

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 from google.protobuf.message import Message
 from rich.table import Table
 
+from pruneplan.solver import InvalidProblemError
+
 
 class Codec(Protocol):
     """One problem family on the wire."""
@@ -43,6 +45,11 @@ class Codec(Protocol):
 
     def fingerprint(self, problem: Any) -> str:
         """The model identity the problem carries ("" if none)."""
+        ...
+
+    def solver_error(self, problem: Any, error: InvalidProblemError) -> InvalidProblemError:
+        """``error``, raised by the solver on ``problem``, with its field and label as paths in
+        the family's message (``error`` itself where the solver's paths are the message's)."""
         ...
 
     def encode_solution(self, result: Any, problem: Any) -> Message:

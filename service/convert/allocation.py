@@ -11,6 +11,7 @@ from pruneplan.solver import (
     AllocationProblem,
     AllocationResult,
     Frontier,
+    InvalidProblemError,
     LayerProfile,
     kept_count,
 )
@@ -102,6 +103,11 @@ class AllocationCodec:
 
     def fingerprint(self, problem: AllocationProblem) -> str:
         return problem.fingerprint
+
+    def solver_error(
+        self, problem: AllocationProblem, error: InvalidProblemError
+    ) -> InvalidProblemError:
+        return error  # the solver's paths (layers[3].loss) are the message's
 
     def encode_solution(
         self, result: AllocationResult, problem: AllocationProblem

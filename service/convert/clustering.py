@@ -179,6 +179,9 @@ class ClusteringCodec:
             n_clusters={g.name: int(g.n_clusters) for g in solution.groups},
         )
 
+    def solver_error(self, problem: Any, error: InvalidProblemError) -> InvalidProblemError:
+        return error  # the solver already names fields as the request does
+
     def table(self, solution: kpb.ClusteringSolution) -> Table:
         table = Table()
         table.add_column("group")

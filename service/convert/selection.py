@@ -167,6 +167,9 @@ class SelectionCodec:
         }
         return SelectionResult(**{k: v for k, v in header.items() if k in known}, groups=groups)
 
+    def solver_error(self, problem: Any, error: InvalidProblemError) -> InvalidProblemError:
+        return error  # the solver already names fields as the request does
+
     def table(self, solution: spb.SelectionSolution) -> Table:
         table = Table()
         table.add_column("group")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import COMMON_OPTIONS, validate_options
+from .._progress import ProgressCallback, report, reporting
 from .._registry import Method, lookup
 from .._result import Status, relative_gap
 from .._tolerance import FIT_RTOL
@@ -110,6 +111,7 @@ def transport(
     method: str = "auto",
     time_limit: float | None = None,
     seed: int = 0,
+    progress: ProgressCallback | None = None,
     **options: Any,
 ) -> TransportResult:
     r"""Soft and hard pruning masks at an exact budget: optimal transport to two bins.
@@ -135,6 +137,8 @@ def transport(
         Accepted for the common signature; every method runs to its own iteration limit.
     seed : int
         Accepted for the common signature (no method is randomised).
+    progress : callable, optional
+        Called with a `Progress` when the solve is done (one report: every method is fast).
     **options
         POT's methods: ``max_iter`` (POT ``numItermax``) and ``tol`` (POT ``stopThr``).
 
@@ -174,7 +178,10 @@ def transport(
     inst = validate_problem(problem)
     if not inst.per_group and not inst.lo.sum() <= inst.budget <= inst.hi.sum():
         return _infeasible(inst, name, start)
-    return _result(inst, spec.solve(inst, **common, **checked), name, start)
+    with reporting(progress):
+        result = _result(inst, spec.solve(inst, **common, **checked), name, start)
+        report("done", fraction=1.0, objective=result.objective, lower_bound=result.lower_bound)
+    return result
 
 
 BIN_METHODS: dict[str, Method] = {name: Method(solve_bins, POT_OPTIONS) for name in POT_METHODS}
@@ -194,6 +201,7 @@ def transport_bins(
     method: str = "auto",
     time_limit: float | None = None,
     seed: int = 0,
+    progress: ProgressCallback | None = None,
     **options: Any,
 ) -> BinsResult:
     r"""The plan of a transport to several bins, by POT's general solvers.
@@ -203,7 +211,8 @@ def transport_bins(
         P\mathbf{1} = a, \;\; \mathbf{1}^\top P = b
 
     (symbols as in `BinsProblem`). Methods: ``emd``, ``sinkhorn``, ``sinkhorn_log``,
-    ``smooth``, ``ot_solve``; options ``max_iter`` and ``tol`` as for `transport`.
+    ``smooth``, ``ot_solve``; options ``max_iter`` and ``tol``, and ``progress``, as for
+    `transport`.
 
     Examples
     --------
@@ -218,7 +227,9 @@ def transport_bins(
     checked = validate_bins(problem)
     name, spec = lookup(BIN_METHODS, method, _auto_bins(checked))
     opts = validate_options(name, spec.options, options)
-    plan, converged, iterations = spec.solve(checked, name, opts)
+    with reporting(progress):
+        plan, converged, iterations = spec.solve(checked, name, opts)
+        report("done", fraction=1.0)
     rows = np.abs(plan.sum(axis=1) - checked.weights) / checked.weights
     cols = np.abs(plan.sum(axis=0) - checked.bins) / max(float(checked.bins.sum()), 1e-300)
     error = float(max(rows.max(), cols.max()))

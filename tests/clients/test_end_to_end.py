@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from pruneplan.clients import Client  # noqa: E402
-from pruneplan.clients.demo import ROWS, main  # noqa: E402
+from pruneplan.clients.demo import ROWS, _transport, main  # noqa: E402
 from pruneplan.clients.torch import (  # noqa: E402
     PlanMismatchError,
     apply,
@@ -63,7 +63,7 @@ def test_demo_quick(tmp_path: Path) -> None:
     assert (tmp_path / "demo.png").stat().st_size > 10_000
     result = json.loads((tmp_path / "demo.json").read_text())
     rows = result["rows"]
-    assert [r["method"] for r in rows] == list(ROWS)
+    assert [r["method"] for r in rows] == [*ROWS, _transport.METHOD]
     for row in rows:
         assert row["flops"] <= 0.3 * row["dense_flops"] * (1 + 1e-9), row["method"]
         assert row["plan_id"]

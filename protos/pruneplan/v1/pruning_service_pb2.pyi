@@ -6,6 +6,7 @@ from pruneplan.v1 import clustering_pb2 as _clustering_pb2
 from pruneplan.v1 import common_pb2 as _common_pb2
 from pruneplan.v1 import search_pb2 as _search_pb2
 from pruneplan.v1 import selection_pb2 as _selection_pb2
+from pruneplan.v1 import transport_pb2 as _transport_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -29,7 +30,7 @@ JOB_STATE_DONE: JobState
 JOB_STATE_CANCELLED: JobState
 
 class SolveRequest(_message.Message):
-    __slots__ = ("request_id", "allocation", "selection", "clustering", "method", "time_limit", "seed", "options")
+    __slots__ = ("request_id", "allocation", "selection", "transport", "clustering", "method", "time_limit", "seed", "options")
     class OptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +41,7 @@ class SolveRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ALLOCATION_FIELD_NUMBER: _ClassVar[int]
     SELECTION_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     CLUSTERING_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
@@ -48,18 +50,20 @@ class SolveRequest(_message.Message):
     request_id: str
     allocation: _allocation_pb2.AllocationProblem
     selection: _selection_pb2.SelectionProblem
+    transport: _transport_pb2.TransportProblem
     clustering: _clustering_pb2.ClusteringProblem
     method: str
     time_limit: float
     seed: int
     options: _containers.ScalarMap[str, float]
-    def __init__(self, request_id: _Optional[str] = ..., allocation: _Optional[_Union[_allocation_pb2.AllocationProblem, _Mapping]] = ..., selection: _Optional[_Union[_selection_pb2.SelectionProblem, _Mapping]] = ..., clustering: _Optional[_Union[_clustering_pb2.ClusteringProblem, _Mapping]] = ..., method: _Optional[str] = ..., time_limit: _Optional[float] = ..., seed: _Optional[int] = ..., options: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., allocation: _Optional[_Union[_allocation_pb2.AllocationProblem, _Mapping]] = ..., selection: _Optional[_Union[_selection_pb2.SelectionProblem, _Mapping]] = ..., transport: _Optional[_Union[_transport_pb2.TransportProblem, _Mapping]] = ..., clustering: _Optional[_Union[_clustering_pb2.ClusteringProblem, _Mapping]] = ..., method: _Optional[str] = ..., time_limit: _Optional[float] = ..., seed: _Optional[int] = ..., options: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class SolveResponse(_message.Message):
-    __slots__ = ("plan_id", "allocation", "selection", "clustering", "certificate", "solver_version", "fingerprint")
+    __slots__ = ("plan_id", "allocation", "selection", "transport", "clustering", "certificate", "solver_version", "fingerprint")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     ALLOCATION_FIELD_NUMBER: _ClassVar[int]
     SELECTION_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     CLUSTERING_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     SOLVER_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -67,11 +71,12 @@ class SolveResponse(_message.Message):
     plan_id: str
     allocation: _allocation_pb2.AllocationSolution
     selection: _selection_pb2.SelectionSolution
+    transport: _transport_pb2.TransportSolution
     clustering: _clustering_pb2.ClusteringSolution
     certificate: _common_pb2.Certificate
     solver_version: str
     fingerprint: str
-    def __init__(self, plan_id: _Optional[str] = ..., allocation: _Optional[_Union[_allocation_pb2.AllocationSolution, _Mapping]] = ..., selection: _Optional[_Union[_selection_pb2.SelectionSolution, _Mapping]] = ..., clustering: _Optional[_Union[_clustering_pb2.ClusteringSolution, _Mapping]] = ..., certificate: _Optional[_Union[_common_pb2.Certificate, _Mapping]] = ..., solver_version: _Optional[str] = ..., fingerprint: _Optional[str] = ...) -> None: ...
+    def __init__(self, plan_id: _Optional[str] = ..., allocation: _Optional[_Union[_allocation_pb2.AllocationSolution, _Mapping]] = ..., selection: _Optional[_Union[_selection_pb2.SelectionSolution, _Mapping]] = ..., transport: _Optional[_Union[_transport_pb2.TransportSolution, _Mapping]] = ..., clustering: _Optional[_Union[_clustering_pb2.ClusteringSolution, _Mapping]] = ..., certificate: _Optional[_Union[_common_pb2.Certificate, _Mapping]] = ..., solver_version: _Optional[str] = ..., fingerprint: _Optional[str] = ...) -> None: ...
 
 class SolveStreamRequest(_message.Message):
     __slots__ = ("request",)

@@ -22,6 +22,7 @@ from pruneplan.solver import (
     LayerProfile,
     SelectionProblem,
 )
+from pruneplan.solver.transport import TransportProblem
 from pruneplan.v1 import pruning_service_pb2 as pb
 
 LEVELS = np.array([0.0, 0.2, 0.4, 0.6, 0.8, 0.9])
@@ -100,9 +101,27 @@ def clustering_requests(count: int, seed: int = 0) -> list[pb.SolveRequest]:
     return requests
 
 
+TRANSPORT_METHODS = ("semi_dual",)
+
+
+def transport_requests(count: int, seed: int = 0) -> list[pb.SolveRequest]:
+    """Two groups of scores, FLOPs masses, a kept-FLOPs budget; entropy and l2."""
+    requests = []
+    for i in range(count):
+        rng = np.random.default_rng(seed + i)
+        scores = {f"conv{g}": np.round(rng.standard_normal(16), 6) for g in (1, 2)}
+        weights = {"conv1": np.full(16, 2.0), "conv2": np.full(16, 1.0)}
+        reg_type = ("entropy", "l2")[i % 2]
+        problem = TransportProblem(scores, 20.0, weights=weights, reg=0.1, reg_type=reg_type)
+        args = convert.SolveArgs(method=TRANSPORT_METHODS[i % len(TRANSPORT_METHODS)])
+        requests.append(convert.build_request(problem, args, request_id=f"transport-{i}"))
+    return requests
+
+
 EXAMPLES: dict[str, Callable[[int, int], list[pb.SolveRequest]]] = {
     "allocation": allocation_requests,
     "selection": selection_requests,
+    "transport": transport_requests,
     "clustering": clustering_requests,
 }
 

@@ -48,6 +48,7 @@ def test_signature_matches_the_other_families() -> None:
         ("method", "KEYWORD_ONLY"),
         ("time_limit", "KEYWORD_ONLY"),
         ("seed", "KEYWORD_ONLY"),
+        ("progress", "KEYWORD_ONLY"),
         ("options", "VAR_KEYWORD"),
     ]
 
