@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,8 +58,10 @@ def candidate_counts(size: int, widths: int, round_to: int = 1) -> list[int]:
     allowed = [k for k in range(round_to, size, round_to)] + [size]
     if len(allowed) <= widths:
         return allowed
-    picks = np.linspace(0, len(allowed) - 1, widths + 1)[1:]
-    return sorted({allowed[round(p)] for p in picks})
+    step = size / widths
+    return sorted(
+        {min(size, math.ceil(step * i / round_to) * round_to) for i in range(1, widths + 1)}
+    )
 
 
 def _owners(graph: ChannelGraph) -> dict[str, tuple[int, str]]:
