@@ -5,8 +5,8 @@ a free 127.0.0.1 port with its SQLite store in a temporary directory, scikit-lea
 (nothing is downloaded), CPU only, seeded.
 """
 
-# Each solver family has its own section module (today: ``_allocation``); this module trains the
-# model they share, runs them against one local server and writes their outputs.
+# Each solver family has its own section module (``_allocation``, ``_structured``); this
+# module trains the model they share, runs them against one local server, writes their outputs.
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
 
-from pruneplan.solver import AllocationProblem, AllocationResult, allocate
+from pruneplan.solver import allocate
 
-from . import _allocation
+from . import _allocation, _structured
 from ._allocation import LEVELS, METHODS, METRIC, REFINED, ROWS, Row, Solve
 from ._digits import DigitsCNN, accuracy, load_digits, train
 
@@ -61,7 +62,7 @@ class _OnDemand:
         self._console = console
         self._solve: Solve | None = None
 
-    def __call__(self, problem: AllocationProblem, method: str) -> AllocationResult:
+    def __call__(self, problem: Any, method: str) -> Any:
         if self._solve is None:
             workdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory()))
             self._solve = self._stack.enter_context(local_service(workdir, self._console))
@@ -85,9 +86,21 @@ def run(
     with ExitStack() as stack:
         solve_fn = solve if solve is not None else _OnDemand(stack, console)
         rows = _allocation.section(model, data, solve_fn, quick=quick, seed=seed, console=console)
+        structured = (
+            _structured.section(model, data, solve_fn, quick=quick, seed=seed, console=console)
+            if _structured.available()
+            else None
+        )
     console.print(_allocation.table(rows, dense_acc))
     png, data_json = _allocation.write(rows, dense_acc, out)
     console.print(f"wrote {png} and {data_json}")
+    if structured is None:
+        console.print(
+            "[yellow]structured section skipped: pip install pruneplan[structured][/yellow]"
+        )
+    else:
+        console.print(_structured.table(structured, dense_acc))
+        console.print(f"wrote {_structured.write(structured, dense_acc, out)}")
     return rows
 
 

@@ -147,9 +147,13 @@ def problem_for_channels(
         tables = {LATENCY: latency.tables[group.name]} if LATENCY in budget and latency else None
         keep = min(min_keep, group.size)
         item = ItemGroup(
-            group.name, values[group.name], costs=costs, cost_by_count=tables,
-            min_keep=keep, round_to=round_to,
-        )  # fmt: skip
+            group.name,
+            values[group.name],
+            costs=costs,
+            cost_by_count=tables,
+            min_keep=keep,
+            round_to=round_to,
+        )
         groups.append(item)
     return SelectionProblem(groups, limits, fingerprint=fingerprint(graph.model))
 
@@ -210,7 +214,7 @@ class _Rounds:
         run: SolveSelection,
     ) -> None:
         self.graph, self.values, self.budget, self.latency = graph, values, dict(budget), latency
-        self.options = {"latency": latency, "min_keep": min_keep, "round_to": round_to}
+        self.min_keep, self.round_to = min_keep, round_to
         self.run = run
         self.history: list[dict[str, float]] = []
         self.best: ChannelPlan | None = None
@@ -228,8 +232,16 @@ class _Rounds:
             if any(v <= 0 for v in limits.values()):
                 break
             try:
-                problem = problem_for_channels(self.graph, (), limits, importance=self.values,
-                                               around=around, **self.options)  # type: ignore[arg-type]  # fmt: skip
+                problem = problem_for_channels(
+                    self.graph,
+                    (),
+                    limits,
+                    importance=self.values,
+                    around=around,
+                    latency=self.latency,
+                    min_keep=self.min_keep,
+                    round_to=self.round_to,
+                )
             except ValueError:
                 break  # the shifted budget fell below what no group can prune
             self.last = self.run(problem)

@@ -284,8 +284,14 @@ def _group(
     items_of = [
         (dep, list(item.idxs), list(item.root_idxs)) for item in group for dep in [item.dep]
     ]
-    width = next((heads[names[d.target.module]] for d, _, _ in items_of
-                  if names.get(d.target.module) in heads), 1)  # fmt: skip
+    width = next(
+        (
+            heads[names[d.target.module]]
+            for d, _, _ in items_of
+            if names.get(d.target.module) in heads
+        ),
+        1,
+    )
     members = []
     n_root = 0
     for dep, idxs, root_idxs in items_of:

@@ -32,7 +32,8 @@ class LatencyTable:
 
     ``tables[name][k]`` is the summed time of the layers the group owns (those whose output
     channels it prunes, else whose inputs) with ``k`` items kept, shape ``(size + 1,)``, a
-    staircase over the measured counts (the time of the next measured count up); ``constant``
+    staircase over the measured counts (the time of the next measured count up, made
+    non-decreasing: timing noise never makes a wider layer cheaper); ``constant``
     the time of the layers no group owns. Other groups' widths are dense while timing, so the
     table is an upper bound for a layer between two pruned groups.
     """
@@ -90,9 +91,16 @@ def _proxy(mod: nn.Module, inp: torch.Tensor, dim: str, channels: int) -> Callab
         n_in = channels if dim == "in" or depthwise else mod.in_channels
         n_out = channels if dim == "out" else mod.out_channels
         conv = cast(Callable[..., nn.Module], type(mod))
-        proxy = conv(n_in, n_out, mod.kernel_size, stride=mod.stride, padding=mod.padding,
-                     dilation=mod.dilation, groups=n_in if depthwise else mod.groups,
-                     bias=mod.bias is not None)  # fmt: skip
+        proxy = conv(
+            n_in,
+            n_out,
+            mod.kernel_size,
+            stride=mod.stride,
+            padding=mod.padding,
+            dilation=mod.dilation,
+            groups=n_in if depthwise else mod.groups,
+            bias=mod.bias is not None,
+        )
         x = inp[:, :n_in]
     proxy = proxy.to(device=weight.device, dtype=weight.dtype).eval()
     x = torch.randn(x.shape, device=weight.device, dtype=weight.dtype)
@@ -115,7 +123,7 @@ def _group_table(
                 mod = graph.model.get_submodule(name)
                 member = next(m for m in group.members if m.module == name and m.dim == dim)
                 channels = max(1, round(k * member.channels / group.size))
-                total += time_ms(_proxy(mod, inputs[name], dim, channels), device)
+                total += time_ms(_proxy(mod, inputs[name], dim, channels), device, statistic=min)
             ms.append(total)
     return {"counts": [float(k) for k in counts], "ms": ms}
 
@@ -126,7 +134,7 @@ def _staircase(size: int, entry: Mapping[str, list[float]]) -> NDArray[np.float6
     table = np.zeros(size + 1)
     for k in range(1, size + 1):
         table[k] = ms[np.searchsorted(counts, k)]
-    return table
+    return np.maximum.accumulate(table)
 
 
 def latency_tables(
@@ -140,7 +148,7 @@ def latency_tables(
     """Time every group's layers at up to ``widths`` kept counts on the model's device.
 
     Each Conv/Linear layer is owned by one group (the one pruning its output channels, else
-    its inputs) and timed as a dense layer of that width on its input's shape (median of 7
+    its inputs) and timed as a dense layer of that width on its input's shape (fastest of 7
     runs, ``time_ms``); the counts are `candidate_counts`. With ``cache`` (a JSON file keyed
     by the model's weights, the example, the device and the options) a rerun measures only
     what is missing.
@@ -149,15 +157,27 @@ def latency_tables(
     device = model_device(model)
     owners = _owners(graph)
     layers = find_layers(model)
-    key = cache_key(model, [graph.example], [float(widths), float(round_to)], "latency",
-                    device=str(device), groups=graph.names)  # fmt: skip
+    key = cache_key(
+        model,
+        [graph.example],
+        [float(widths), float(round_to)],
+        "latency",
+        device=str(device),
+        groups=graph.names,
+    )
     store = ProfileCache(cache, key)
     inputs = {
         k.removesuffix(".weight"): v for k, v in layer_inputs(model, graph.example, layers).items()
     }
-    bar = Progress(TextColumn("timing {task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-                   disable=not progress)  # fmt: skip
+    bar = Progress(
+        TextColumn("timing {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not progress,
+    )
     with bar:
         task = bar.add_task("", total=len(graph.groups) + 1)
         for g, group in enumerate(graph.groups):
@@ -172,7 +192,8 @@ def latency_tables(
             ms = 0.0
             with torch.no_grad():
                 for n in rest:
-                    ms += time_ms(functools.partial(model.get_submodule(n), inputs[n]), device)
+                    layer = functools.partial(model.get_submodule(n), inputs[n])
+                    ms += time_ms(layer, device, statistic=min)
             store.save(_CONSTANT, {"ms": [float(ms)]})
         bar.advance(task)
     tables = {g.name: _staircase(g.size, store.layers[g.name]) for g in graph.groups}

@@ -92,8 +92,15 @@ class _Inverted(nn.Module):
 class MobileNetV2(nn.Module):
     """torchvision's ``mobilenet_v2`` (width 1.0): inverted residuals with depthwise convs."""
 
-    SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-                (6, 160, 3, 2), (6, 320, 1, 1))  # fmt: skip
+    SETTINGS = (
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    )
     """(expansion, channels, repeats, first stride) per stage."""
 
     def __init__(self, num_classes: int = 1000) -> None:
