@@ -36,6 +36,7 @@ SolveSelection = Callable[[SelectionProblem], SelectionResult]
 """``solve(problem) -> result``: ``Client.solve`` on a server or ``select`` in-process."""
 
 _FIT = 1e-9
+_CLOSE = 1e-3
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,7 +167,7 @@ def plan_channels(
     method: str = "exact",
     solve: SolveSelection | None = None,
     rounds: int = 3,
-    corrections: int = 4,
+    steps: int = 8,
     importance: Importance = "l2",
     loss: Loss | None = None,
     latency: LatencyTable | None = None,
@@ -176,9 +177,9 @@ def plan_channels(
     """Solve `problem_for_channels`, then re-linearise around the plan ``rounds`` times.
 
     Round 0 uses the upper bound, so its plan fits the exact cost; each later round uses the
-    tangent at the previous plan (exact there). Within a round, while the plan's exact usage
-    exceeds a budget, the linear model's budget is lowered by the excess and the round solved
-    again (at most ``corrections`` times). The plan kept is the round with the largest
+    tangent at the previous plan (exact there). Within a round, when the plan's exact usage
+    exceeds a budget, a factor on the budgets exceeded is bisected (at most ``steps`` more
+    solves, until a plan fits within 0.1% of them). The plan kept is the round with the largest
     kept importance among those whose exact usage fits every budget; a round that repeats the
     previous masks ends the loop. With ``method`` a baseline (``"global_threshold"``,
     ``"greedy"``, ``"uniform"``) the same rounds make the comparison fair.
@@ -191,7 +192,7 @@ def plan_channels(
     state = _Rounds(graph, values, budget, latency, min_keep, round_to, run)
     around: dict[str, NDArray[np.bool_]] | None = None
     for _ in range(rounds + 1):
-        masks = state.round(around, corrections)
+        masks = state.round(around, steps)
         if masks is None or (
             around is not None and all(np.array_equal(masks[n], around[n]) for n in masks)
         ):
@@ -221,42 +222,61 @@ class _Rounds:
         self.last: SelectionResult | None = None
 
     def round(
-        self, around: Mapping[str, NDArray[np.bool_]] | None, corrections: int
+        self, around: Mapping[str, NDArray[np.bool_]] | None, steps: int
     ) -> dict[str, NDArray[np.bool_]] | None:
-        """Solve at ``around``; while the exact usage exceeds the budget, lower the linear
-        model's budget by the excess (at most ``corrections`` times). The masks, or None."""
-        shift = dict.fromkeys(self.budget, 0.0)
-        masks = None
-        for _ in range(corrections + 1):
-            limits = {r: b - shift[r] for r, b in self.budget.items()}
-            if any(v <= 0 for v in limits.values()):
-                break
-            try:
-                problem = problem_for_channels(
-                    self.graph,
-                    (),
-                    limits,
-                    importance=self.values,
-                    around=around,
-                    latency=self.latency,
-                    min_keep=self.min_keep,
-                    round_to=self.round_to,
-                )
-            except ValueError:
-                break  # the shifted budget fell below what no group can prune
-            self.last = self.run(problem)
-            if self.last.status == Status.INFEASIBLE or not self.last.groups:
-                break
-            masks = {n: np.asarray(m, dtype=bool) for n, m in self.last.mask.items()}
-            usage = _usage(self.graph, masks, self.latency, self.budget)
-            self.history.append(usage)
-            over = {r: usage[r] - b for r, b in self.budget.items() if usage[r] > b * (1 + _FIT)}
-            if not over:
-                self._keep(masks, usage)
-                break
-            for r, excess in over.items():
-                shift[r] += excess
-        return masks
+        """Solve at ``around``; if the exact usage exceeds a budget, bisect a factor on the
+        budgets exceeded (at most ``steps`` more solves, until a plan fits within 0.1% of
+        them). The round's best fitting masks, else its last, else None."""
+        lo, hi, t = 0.0, 1.0, 1.0
+        scaled: set[str] = set()
+        fitting = last = None
+        for _ in range(steps + 1):
+            limits = {r: b * (t if r in scaled else 1.0) for r, b in self.budget.items()}
+            solved = self._solve(around, limits)
+            over: set[str] = set()
+            if solved is not None:
+                last, usage = solved
+                over = {r for r, b in self.budget.items() if usage[r] > b * (1 + _FIT)}
+                if not over:
+                    fitting = last
+                    self._keep(last, usage)
+                    close = all(
+                        usage[r] >= b * (1 - _CLOSE) for r, b in self.budget.items() if r in scaled
+                    )
+                    if close:
+                        break
+            if solved is not None and not over:
+                lo = t
+            else:
+                hi = t
+            scaled |= over
+            t = (lo + hi) / 2
+        return fitting if fitting is not None else last
+
+    def _solve(
+        self, around: Mapping[str, NDArray[np.bool_]] | None, limits: Mapping[str, float]
+    ) -> tuple[dict[str, NDArray[np.bool_]], dict[str, float]] | None:
+        """The masks and exact usage of one solve; None if it has no plan."""
+        try:
+            problem = problem_for_channels(
+                self.graph,
+                (),
+                limits,
+                importance=self.values,
+                around=around,
+                latency=self.latency,
+                min_keep=self.min_keep,
+                round_to=self.round_to,
+            )
+        except ValueError:
+            return None  # the scaled budget fell below what no group can prune
+        self.last = self.run(problem)
+        if self.last.status == Status.INFEASIBLE or not self.last.groups:
+            return None
+        masks = {n: np.asarray(m, dtype=bool) for n, m in self.last.mask.items()}
+        usage = _usage(self.graph, masks, self.latency, self.budget)
+        self.history.append(usage)
+        return masks, usage
 
     def _keep(self, masks: dict[str, NDArray[np.bool_]], usage: dict[str, float]) -> None:
         value = float(sum(self.values[n][m].sum() for n, m in masks.items()))
