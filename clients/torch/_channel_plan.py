@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from pruneplan.solver import ItemGroup, SelectionProblem, SelectionResult, Status, select
 
-from ._channels import RESOURCES, ChannelGraph
+from ._channels import RESOURCES, ChannelGraph, Linearized
 from ._importance import Loss, channel_importance
 from ._latency_tables import LatencyTable
 from ._layers import Batch, fingerprint
@@ -142,21 +142,33 @@ def problem_for_channels(
                 f"got {b:.6g}"
             )
         limits[r] = float(b - constant)
+    return _problem(graph, values, lin, limits, latency, min_keep, round_to)
+
+
+def _problem(
+    graph: ChannelGraph,
+    values: Mapping[str, NDArray[np.float64]],
+    lin: Linearized,
+    limits: Mapping[str, float],
+    latency: LatencyTable | None,
+    min_keep: int,
+    round_to: int,
+) -> SelectionProblem:
+    """The problem from a linear model and the solver's limits (budget less constant)."""
     groups = []
     for g, group in enumerate(graph.groups):
-        costs = {r: lin.costs[g][r] for r in budget if r in RESOURCES}
-        tables = {LATENCY: latency.tables[group.name]} if LATENCY in budget and latency else None
-        keep = min(min_keep, group.size)
+        costs = {r: lin.costs[g][r] for r in limits if r in RESOURCES}
+        tables = {LATENCY: latency.tables[group.name]} if LATENCY in limits and latency else None
         item = ItemGroup(
             group.name,
             values[group.name],
             costs=costs,
             cost_by_count=tables,
-            min_keep=keep,
+            min_keep=min(min_keep, group.size),
             round_to=round_to,
         )
         groups.append(item)
-    return SelectionProblem(groups, limits, fingerprint=fingerprint(graph.model))
+    return SelectionProblem(groups, dict(limits), fingerprint=fingerprint(graph.model))
 
 
 def plan_channels(
@@ -188,6 +200,8 @@ def plan_channels(
     ``lambda p: client.solve(p, method="exact")`` to solve on a server.
     """
     values = _values(graph, batches, importance, loss)
+    # Validates the budget (resources, > the constant) with round 0's problem.
+    problem_for_channels(graph, (), budget, importance=values, latency=latency)
     run = solve or (lambda p: select(p, method=method))
     state = _Rounds(graph, values, budget, latency, min_keep, round_to, run)
     around: dict[str, NDArray[np.bool_]] | None = None
@@ -224,15 +238,18 @@ class _Rounds:
     def round(
         self, around: Mapping[str, NDArray[np.bool_]] | None, steps: int
     ) -> dict[str, NDArray[np.bool_]] | None:
-        """Solve at ``around``; if the exact usage exceeds a budget, bisect a factor on the
-        budgets exceeded (at most ``steps`` more solves, until a plan fits within 0.1% of
-        them). The round's best fitting masks, else its last, else None."""
+        """Solve at ``around``; if the exact usage exceeds a budget, bisect a factor on what
+        the linear model may spend of the budgets exceeded (at most ``steps`` more solves,
+        until a plan fits within 0.1% of them). The round's best fitting masks, else its
+        last, else None."""
         lo, hi, t = 0.0, 1.0, 1.0
         scaled: set[str] = set()
         fitting = last = None
+        lin = self.graph.linearize(around)
+        room = self._room(lin)
         for _ in range(steps + 1):
-            limits = {r: b * (t if r in scaled else 1.0) for r, b in self.budget.items()}
-            solved = self._solve(around, limits)
+            limits = {r: v * (t if r in scaled else 1.0) for r, v in room.items()}
+            solved = self._solve(lin, limits)
             over: set[str] = set()
             if solved is not None:
                 last, usage = solved
@@ -253,23 +270,22 @@ class _Rounds:
             t = (lo + hi) / 2
         return fitting if fitting is not None else last
 
+    def _room(self, lin: Linearized) -> dict[str, float]:
+        """What the linear model may spend per budgeted resource: budget less constant."""
+        constant = dict(lin.constant)
+        if self.latency is not None:
+            constant[LATENCY] = self.latency.constant
+        return {r: b - constant[r] for r, b in self.budget.items()}
+
     def _solve(
-        self, around: Mapping[str, NDArray[np.bool_]] | None, limits: Mapping[str, float]
+        self, lin: Linearized, limits: Mapping[str, float]
     ) -> tuple[dict[str, NDArray[np.bool_]], dict[str, float]] | None:
         """The masks and exact usage of one solve; None if it has no plan."""
-        try:
-            problem = problem_for_channels(
-                self.graph,
-                (),
-                limits,
-                importance=self.values,
-                around=around,
-                latency=self.latency,
-                min_keep=self.min_keep,
-                round_to=self.round_to,
-            )
-        except ValueError:
-            return None  # the scaled budget fell below what no group can prune
+        if any(v <= 0 for v in limits.values()):
+            return None  # the budget does not exceed what no group can prune
+        problem = _problem(
+            self.graph, self.values, lin, limits, self.latency, self.min_keep, self.round_to
+        )
         self.last = self.run(problem)
         if self.last.status == Status.INFEASIBLE or not self.last.groups:
             return None
