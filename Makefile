@@ -62,6 +62,7 @@ bench: install
 	$(PY) benchmarks/service.py
 	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/abuse.py
+	$(PY) benchmarks/structured.py
 
 clean:
 	rm -rf $(VENV) .typecheck .mypy_cache .ruff_cache .pytest_cache build *.egg-info
