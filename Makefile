@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS := server,torch,cluster,cluster-ref,demo,ray,dev
+EXTRAS := server,torch,structured,cluster,cluster-ref,demo,ray,dev
 
 BUF_VERSION := 1.75.0
 BUF    := $(VENV)/buf/node_modules/.bin/buf
@@ -65,6 +65,7 @@ bench: install
 	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/abuse.py
 	$(PY) benchmarks/batch.py
+	$(PY) benchmarks/structured.py
 
 clean:
 	rm -rf $(VENV) .typecheck .mypy_cache .ruff_cache .pytest_cache build *.egg-info

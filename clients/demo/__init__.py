@@ -6,8 +6,8 @@ a free 127.0.0.1 port with its SQLite store in a temporary directory, scikit-lea
 """
 
 # Each solver family has its own section module (``_allocation``, ``_transport``,
-# ``_clustering``); this module trains the model they share, runs them against one local server
-# and writes their outputs.
+# ``_structured``, ``_clustering``); this module trains the model they share, runs them against
+# one local server and writes their outputs.
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from rich.console import Console
 
 from pruneplan.solver import solve
 
-from . import _allocation, _clustering, _transport
+from . import _allocation, _clustering, _structured, _transport
 from ._allocation import LEVELS, METHODS, METRIC, REFINED, ROWS, Row
 from ._digits import DigitsCNN, accuracy, load_digits, train
 
@@ -91,9 +91,21 @@ def run(
         solve_fn = solve if solve is not None else _OnDemand(stack, console)
         rows = _allocation.section(model, data, solve_fn, quick=quick, seed=seed, console=console)
         rows += _transport.section(model, data, solve_fn, quick=quick, seed=seed, console=console)
+        structured = (
+            _structured.section(model, data, solve_fn, quick=quick, seed=seed, console=console)
+            if _structured.available()
+            else None
+        )
     console.print(_allocation.table(rows, dense_acc))
     png, data_json = _allocation.write(rows, dense_acc, out)
     console.print(f"wrote {png} and {data_json}")
+    if structured is None:
+        console.print(
+            "[yellow]structured section skipped: pip install pruneplan[structured][/yellow]"
+        )
+    else:
+        console.print(_structured.table(structured, dense_acc))
+        console.print(f"wrote {_structured.write(structured, dense_acc, out)}")
     _clustering.show(model, data, dense_acc, out=out, quick=quick, seed=seed, console=console)
     return rows
 

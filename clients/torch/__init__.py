@@ -14,12 +14,25 @@ Only profiles leave the machine; weights never do. Ten lines from dense to prune
 
 Layers are keyed by the parameter's fully qualified name (``"layer1.0.conv1.weight"``), with
 ``module.`` / ``_orig_mod.`` wrapper prefixes stripped.
+
+Structured pruning (``pip install pruneplan[structured]``): channels, neurons and heads that
+really leave the model, with coupled groups from Torch-Pruning's ``DependencyGraph``::
+
+    from pruneplan.clients.torch import channel_graph, plan_channels, prune_channels
+
+    graph = channel_graph(model, example)                        # coupled groups, exact costs
+    plan = plan_channels(graph, calib, {"flops": 0.5 * graph.dense["flops"]}, importance="taylor")
+    history = prune_channels(model, example, plan)               # physically smaller
 """
 
 from __future__ import annotations
 
+from ._channel_plan import LATENCY, ChannelPlan, plan_channels, problem_for_channels
+from ._channels import ChannelGraph, ChannelGroup, channel_graph
 from ._costs import dense_cost, relative_budget
+from ._importance import IMPORTANCE, channel_importance
 from ._iterative import broadcast_plan, iterative, problem_for, schedule_density
+from ._latency_tables import LatencyTable, latency_tables
 from ._layers import Batch, canonical_name, find_layers, fingerprint
 from ._masks import LayerReport, PlanMismatchError, PruneReport, apply, finalize
 from ._merge import (
@@ -37,32 +50,53 @@ from ._merge import (
     prune_pair,
 )
 from ._metrics import LossIncrease, Metric, distortion, loss_increase
+from ._physical import (
+    ModelCost,
+    StructuredReport,
+    load_history,
+    measure_model,
+    prune_channels,
+    rebuild,
+    save_history,
+    structured_report,
+)
 from ._profile import DEFAULT_LEVELS, LOG_DENSITY_LEVELS, profile
 from ._refine import measured_distortion, refine
 from ._search import SearchResult, search
 from ._soft_mask import BregmanSchedule, GeometricSchedule, TransportMask, transport_mask
+from ._zoo import mobilenet_v2, resnet18
 
 __all__ = [
     "DEFAULT_LEVELS",
+    "IMPORTANCE",
+    "LATENCY",
     "LOG_DENSITY_LEVELS",
     "Batch",
     "BregmanSchedule",
+    "ChannelGraph",
+    "ChannelGroup",
     "ChannelPair",
+    "ChannelPlan",
     "GeometricSchedule",
+    "LatencyTable",
     "LayerMerge",
     "LayerReport",
     "LossIncrease",
     "MergeReport",
     "Metric",
+    "ModelCost",
     "ModelMergeReport",
     "PlanMismatchError",
     "PruneReport",
     "SearchResult",
+    "StructuredReport",
     "TransportMask",
     "apply",
     "broadcast_plan",
     "canonical_name",
     "channel_features",
+    "channel_graph",
+    "channel_importance",
     "channel_pairs",
     "cluster_and_merge",
     "cluster_model",
@@ -73,16 +107,27 @@ __all__ = [
     "find_layers",
     "fingerprint",
     "iterative",
+    "latency_tables",
+    "load_history",
     "loss_increase",
+    "measure_model",
     "measured_distortion",
     "merge_model",
     "merge_pair",
+    "mobilenet_v2",
+    "plan_channels",
     "problem_for",
+    "problem_for_channels",
     "profile",
+    "prune_channels",
     "prune_pair",
+    "rebuild",
     "refine",
     "relative_budget",
+    "resnet18",
+    "save_history",
     "schedule_density",
     "search",
+    "structured_report",
     "transport_mask",
 ]

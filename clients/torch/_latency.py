@@ -12,7 +12,7 @@ from torch import nn
 
 from ._layers import Batch, Layer, effective_weight, forward, kept_count
 
-__all__ = ["layer_inputs", "layer_latency"]
+__all__ = ["layer_inputs", "layer_latency", "time_ms"]
 
 
 def _sync(device: torch.device) -> None:
@@ -20,7 +20,14 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_ms(fn: Callable[[], Any], device: torch.device, repeats: int = 7) -> float:
+def time_ms(
+    fn: Callable[[], Any],
+    device: torch.device,
+    repeats: int = 7,
+    statistic: Callable[[list[float]], float] = statistics.median,
+) -> float:
+    """Milliseconds of ``repeats`` calls of ``fn`` after two warm-up calls, their median
+    (``statistic=min``: the fastest, steadier on a loaded machine)."""
     for _ in range(2):
         fn()
     times = []
@@ -30,7 +37,7 @@ def _time_ms(fn: Callable[[], Any], device: torch.device, repeats: int = 7) -> f
         fn()
         _sync(device)
         times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return statistic(times)
 
 
 def layer_latency(layer: Layer, inp: torch.Tensor, levels: Sequence[float]) -> list[float]:
@@ -74,7 +81,7 @@ def _time_width(mod: nn.Module, inp: torch.Tensor, width: int) -> float:
         )
     proxy = proxy.to(device=device, dtype=dtype).eval()
     x = torch.randn(inp.shape, device=device, dtype=dtype)
-    return _time_ms(lambda: proxy(x), device)
+    return time_ms(lambda: proxy(x), device)
 
 
 def layer_inputs(

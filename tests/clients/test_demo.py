@@ -65,3 +65,32 @@ def test_entry_points() -> None:
     with pytest.raises(SystemExit) as exit_info:
         demo.main(["--help"])
     assert exit_info.value.code == 0
+
+
+def test_structured_table_and_json(tmp_path: Path) -> None:
+    from pruneplan.clients.demo import _structured
+
+    row = _structured.Row(
+        "exact",
+        "50% FLOPs",
+        100.0,
+        99.5,
+        99.5,
+        200.0,
+        40,
+        80,
+        1.0,
+        2.0,
+        0.9,
+        0.95,
+        "OPTIMAL",
+        {"conv1": 8},
+    )
+    assert row.speedup == 2.0
+    table = _structured.table([row], 0.97)
+    assert [c.header for c in table.columns][:3] == ["method", "budget", "achieved / target"]
+    path = _structured.write([row], 0.97, tmp_path)
+    data = json.loads(path.read_text())
+    assert data["rows"][0]["kept"] == {"conv1": 8} and data["dense_accuracy"] == 0.97
+    assert [b.label for b in _structured.budgets(quick=True)] == ["50% FLOPs", "60% latency"]
+    assert _structured.METHODS == ("exact", "global_threshold", "greedy", "uniform")

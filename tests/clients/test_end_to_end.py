@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,3 +69,15 @@ def test_demo_quick(tmp_path: Path) -> None:
         assert row["flops"] <= 0.3 * row["dense_flops"] * (1 + 1e-9), row["method"]
         assert row["plan_id"]
         assert 0.0 <= row["acc_before"] <= 1.0 and 0.0 <= row["acc_after"] <= 1.0
+    structured_json = tmp_path / "structured.json"
+    if importlib.util.find_spec("torch_pruning") is not None:
+        structured = json.loads(structured_json.read_text())["rows"]
+        assert {r["method"] for r in structured} == {
+            "exact",
+            "global_threshold",
+            "greedy",
+            "uniform",
+        }
+        for row in structured:
+            assert row["achieved"] <= row["target"] * (1 + 1e-9), row["method"]
+            assert row["flops"] < row["dense_flops"]
