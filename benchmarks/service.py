@@ -16,13 +16,16 @@ Prints a Markdown table. ``python benchmarks/service.py [--requests N] [--json P
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -142,6 +145,39 @@ def decode_ms(raw: bool) -> float:
     return min(times) * 1e3
 
 
+@contextlib.contextmanager
+def _server(args: argparse.Namespace, tmp: Path, workers: int) -> Iterator[int]:
+    """The server in its own process (``pruneplan serve``), as it runs in production: its
+    event loop does not share the callers' GIL."""
+    if args.in_process_server:
+        config = ServerConfig(
+            db=tmp / "bench.db",
+            workers=workers,
+            queue_size=4 * CALLERS,
+            inline_max_elements=args.inline_max_elements,
+        )
+        server, port = create_server(config)
+        try:
+            yield port
+        finally:
+            server.stop(0).wait()
+        return
+    command = [sys.executable, "-m", "pruneplan.clients.cli", "serve", "--port", "0"]
+    command += ["--db", str(tmp / "bench.db"), "--workers", str(workers)]
+    command += ["--queue-size", str(4 * CALLERS)]
+    command += ["--inline-max-elements", str(args.inline_max_elements)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "serving on" not in line:
+            raise SystemExit(f"server did not start: {line!r}")
+        yield int(line.rsplit(":", 1)[1])
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=25, help="per caller")
@@ -152,29 +188,24 @@ def main() -> None:
         help="server setting: solve problems up to this size on the RPC thread (0: never)",
     )
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--in-process-server",
+        action="store_true",
+        help="run the server in this process (sharing the callers' GIL) instead of its own",
+    )
     args = parser.parse_args()
     workers = os.cpu_count() or 1
-    with tempfile.TemporaryDirectory() as tmp:
-        config = ServerConfig(
-            db=Path(tmp) / "bench.db",
-            workers=workers,
-            queue_size=4 * CALLERS,
-            inline_max_elements=args.inline_max_elements,
-        )
-        server, port = create_server(config)
-        try:
-            target = f"127.0.0.1:{port}"
-            echo_rps, echo = run_callers(target, args.requests * 4, lambda c, i: c.ping(b""))
-            base = problem_54(0.5)
-            total = sum(layer.size for layer in base.layers)
+    with tempfile.TemporaryDirectory() as tmp, _server(args, Path(tmp), workers) as port:
+        target = f"127.0.0.1:{port}"
+        echo_rps, echo = run_callers(target, args.requests * 4, lambda c, i: c.ping(b""))
+        base = problem_54(0.5)
+        total = sum(layer.size for layer in base.layers)
 
-            def solve(client: Client, i: int) -> object:
-                problem = AllocationProblem(base.layers, {"params": _fraction(i) * total})
-                return client.solve(problem, method="exact")
+        def solve(client: Client, i: int) -> object:
+            problem = AllocationProblem(base.layers, {"params": _fraction(i) * total})
+            return client.solve(problem, method="exact")
 
-            solve_rps, solved = run_callers(target, args.requests, solve)
-        finally:
-            server.stop(0).wait()
+        solve_rps, solved = run_callers(target, args.requests, solve)
     local_rps, local = in_process(args.requests, workers)
     median = statistics.median(local)
     rows = [

@@ -133,7 +133,6 @@ def test_mutated_requests_never_internal(make_server: ServerFactory) -> None:
     assert {"allocation.layers", "method", "allocation.budget"} <= set(tally)
 
 
-@pytest.mark.xfail(reason="issue 8 item 6 (option keys that collide with the solver's own)")
 def test_colliding_option_keys_are_invalid_argument(channel: grpc.Channel) -> None:
     codes = set()
     for key in ("progress", "problem"):
