@@ -23,10 +23,14 @@ really leave the model, with coupled groups from Torch-Pruning's ``DependencyGra
     graph = channel_graph(model, example)                        # coupled groups, exact costs
     plan = plan_channels(graph, calib, {"flops": 0.5 * graph.dense["flops"]}, importance="taylor")
     history = prune_channels(model, example, plan)               # physically smaller
+
+``split_attention(model)`` first turns every ``nn.MultiheadAttention`` into an equal
+``HeadAttention`` with separate projections, so whole heads can leave it.
 """
 
 from __future__ import annotations
 
+from ._attention import HeadAttention, split_attention
 from ._channel_plan import LATENCY, ChannelPlan, plan_channels, problem_for_channels
 from ._channels import ChannelGraph, ChannelGroup, channel_graph
 from ._costs import dense_cost, relative_budget
@@ -78,6 +82,7 @@ __all__ = [
     "ChannelPair",
     "ChannelPlan",
     "GeometricSchedule",
+    "HeadAttention",
     "LatencyTable",
     "LayerMerge",
     "LayerReport",
@@ -128,6 +133,7 @@ __all__ = [
     "save_history",
     "schedule_density",
     "search",
+    "split_attention",
     "structured_report",
     "transport_mask",
 ]

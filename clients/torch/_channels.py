@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 from torch import nn
 
+from ._attention import attention_heads
 from ._costs import layer_flops
 from ._layers import Batch, find_layers
 
@@ -230,7 +231,9 @@ def channel_graph(
     heads : mapping of str to int, optional
         Module name of an attention projection (``"layer.attn.q"``) to its head dimension:
         that group's items are heads of that many channels. The model must derive its head
-        count from the projection width (``heads = q.out_features // head_dim``).
+        count from the projection width (``heads = q.out_features // head_dim``). Every
+        `HeadAttention` (what `split_attention` turns `nn.MultiheadAttention` into) is added
+        on its own; an `nn.MultiheadAttention` left in the model keeps all its heads.
 
     Returns
     -------
@@ -245,7 +248,7 @@ def channel_graph(
     model.eval()
     try:
         dg = tp.DependencyGraph().build_dependency(model, example_inputs=example, verbose=False)
-        groups = _groups(dg, model, names, skip, dict(heads or {}))
+        groups = _groups(dg, model, names, skip, {**attention_heads(model), **(heads or {})})
         terms, dense = _terms(model, example, groups)
     finally:
         model.train(was_training)

@@ -22,6 +22,7 @@ PUBLIC = [
     "Batch",
     "BregmanSchedule",
     "GeometricSchedule",
+    "HeadAttention",
     "ChannelPair",
     "LayerMerge",
     "ChannelGraph",
@@ -77,6 +78,7 @@ PUBLIC = [
     "schedule_density",
     "search",
     "transport_mask",
+    "split_attention",
     "structured_report",
 ]
 
@@ -94,6 +96,7 @@ def test_all_is_pinned() -> None:
 def test_modules_split_by_concern() -> None:
     names = [m.rsplit(".", 1)[1] for m in MODULES]
     assert names == [
+        "_attention",
         "_cache",
         "_channel_plan",
         "_channels",
