@@ -59,13 +59,27 @@ test: install lint lint-protos check-protos typecheck
 demo: install
 	$(VENV)/bin/pruneplan demo
 
-bench: install
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+# The benchmarks' own reference solvers (OR-Tools) on top of the test install.
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e '.[$(EXTRAS),bench]'
+	touch $(BENCH_STAMP)
+
+# Every benchmark, each printing Markdown tables of ratios against the reference it runs.
+bench: $(BENCH_STAMP)
 	$(PY) benchmarks/allocation.py
+	$(PY) benchmarks/selection.py
+	$(PY) benchmarks/transport.py
+	$(PY) benchmarks/clustering.py
 	$(PY) benchmarks/service.py
-	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/abuse.py
 	$(PY) benchmarks/batch.py
+	$(PY) benchmarks/shared_store.py
+	$(PY) benchmarks/search.py
+	$(PY) benchmarks/evaluator.py
 	$(PY) benchmarks/structured.py
+	$(PY) benchmarks/quality.py
 
 clean:
 	rm -rf $(VENV) .typecheck .mypy_cache .ruff_cache .pytest_cache build *.egg-info
