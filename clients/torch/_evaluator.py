@@ -155,6 +155,21 @@ class Evaluator:
             tick(1.0)
         return [max(0.0, accs[k].value() - offset) if k in accs else 0.0 for k in counts]
 
+    def curve_around(
+        self,
+        name: str,
+        levels: Sequence[float],
+        around: Mapping[str, float],
+        tick: Callable[[float], None] = lambda _: None,
+    ) -> list[float]:
+        """``curve`` of layer ``name`` with every other layer of ``around`` pruned to its level
+        there (restored after): the distortion beyond theirs, what ``profile(around=...)``
+        and the search's ``"curves"`` proposals measure."""
+        others = {n: s for n, s in around.items() if n != name}
+        with self.pruned(others):
+            offset = self.measure({}) if others else 0.0
+            return self.curve(name, levels, offset, tick)
+
     def _levels(
         self,
         slot: _Slot,

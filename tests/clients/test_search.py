@@ -31,7 +31,7 @@ from pruneplan.clients.torch._evaluator import Evaluator, channels_last  # noqa:
 from pruneplan.clients.torch._layers import effective_weight, find_layers, kept_count  # noqa: E402
 from pruneplan.clients.torch._masks import topk_mask  # noqa: E402
 from pruneplan.clients.torch._metrics import measure, reference_outputs  # noqa: E402
-from pruneplan.clients.torch._search import _split  # noqa: E402
+from pruneplan.clients.torch._search import _Curves, _drive, _split  # noqa: E402
 from pruneplan.solver import AllocationProblem, allocate  # noqa: E402
 
 from ._models import mlp, tiny_cnn  # noqa: E402
@@ -349,3 +349,40 @@ def test_in_process_and_over_a_server_give_the_same_plan(tmp_path: Path) -> None
         local.holdout,
         local.evaluations,
     )
+
+
+def test_curves_told_around_new_incumbents_drive_curves_proposals() -> None:
+    from pruneplan.solver.search import SearchOptions, SearchSession
+
+    model, calib, problem = mlp_setup()
+    opts = SearchOptions(evaluations=90, samples=(1, 2, 6), seed=1)
+
+    def run(reprofile: bool) -> tuple[SearchSession, _Curves]:
+        session = SearchSession(problem, opts)
+        with frozen(model):
+            layers = find_layers(model)
+            curves = _Curves(problem, Evaluator(model, layers, calib[:1], "kl"))
+            evaluator = Evaluator(model, layers, calib[:6], "kl")
+            _drive(session, evaluator, range(6), opts, False, curves if reprofile else None)
+        return session, curves
+
+    plain, _ = run(False)
+    assert plain.to_dict()["curves"] is None
+    assert "curves" not in {r.candidate.mode for r in plain.history}
+    session, curves = run(True)
+    assert "curves" in {r.candidate.mode for r in session.history}
+    generations = opts.evaluations // sum(opts.candidates)
+    assert 1 <= len(curves.seen) <= generations
+    start = allocate(problem)
+    incumbents = {tuple(sorted(r.candidate.level_index.items())): r.candidate.sparsity
+                  for r in session.history if r.incumbent}  # fmt: skip
+    incumbents[tuple(sorted(start.level_index.items()))] = start.sparsity
+    assert curves.seen <= set(incumbents)
+    # the latest curves are profile's around one of the incumbents, on the first stage's batch
+    told = session.to_dict()["curves"]
+    matches = []
+    for key in curves.seen:
+        got = profile(model, calib[:1], levels=LEVELS, metric="kl", progress=False,
+                      around=dict(incumbents[key]))  # fmt: skip
+        matches.append(all(np.array_equal(told[p.name], p.loss) for p in got))
+    assert matches.count(True) >= 1
