@@ -240,6 +240,7 @@ class _Curves:
     seen: set[tuple[tuple[str, int], ...]] = field(default_factory=set)
 
     def update(self, session: _Session) -> None:
+        """Tell curves measured around the incumbent if it is new and the session running."""
         if session.state is not SearchState.RUNNING:
             return
         incumbent = session.best()
@@ -248,12 +249,11 @@ class _Curves:
             return
         self.seen.add(key)
         around = dict(incumbent.sparsity)
-        session.tell_curves(
-            {
-                p.name: self.evaluator.curve_around(p.name, [float(x) for x in p.levels], around)
-                for p in self.problem.layers
-            }
-        )
+        curves = {}
+        for p in self.problem.layers:
+            levels = np.asarray(p.levels, dtype=np.float64).tolist()
+            curves[p.name] = self.evaluator.curve_around(p.name, levels, around)
+        session.tell_curves(curves)
 
 
 def _drive(
