@@ -4,9 +4,11 @@ For the digits CNN (trained 5 epochs, 2 batches of 128 images) and CREPE "tiny" 
 weights, 4 batches of 16 synthetic frames), on the 50-level ``LOG_DENSITY_LEVELS`` grid with
 metric "kl": CPU seconds of ``profile`` and of the plain path it replaced (a sort per level and
 one full forward pass per level and batch, kept in ``plain_curves``), their ratio and the
-largest curve difference; and the CPU time of ``Evaluator.measure`` on a random plan in dense
-forward passes of the same batches. One torch thread; process CPU time, so a loaded machine
-inflates both sides alike. Run: ``python benchmarks/evaluator.py [--quick] [--json PATH]``.
+largest curve difference (absolute, and relative where the plain curve is above 1e-9); the same
+for ``profile`` with ``_evaluator.CHANNELS_LAST`` off (the contiguous pass, bit-identical to the
+plain path); and the CPU time of ``Evaluator.measure`` on a random plan in dense forward passes
+of the same batches. One torch thread; process CPU time, so a loaded machine inflates both
+sides alike. Run: ``python benchmarks/evaluator.py [--quick] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from quality import CrepeLogProbs, harmonic_frames, load_crepe
 
 from pruneplan.clients.demo._digits import DigitsCNN, load_digits, train
-from pruneplan.clients.torch import LOG_DENSITY_LEVELS, profile
+from pruneplan.clients.torch import LOG_DENSITY_LEVELS, _evaluator, profile
 from pruneplan.clients.torch._context import frozen, prune_target, pruned_to
 from pruneplan.clients.torch._evaluator import Evaluator
 from pruneplan.clients.torch._layers import effective_weight, find_layers, kept_count
@@ -60,6 +62,18 @@ def plain_curves(
     return out
 
 
+def differences(old: dict[str, list[float]], new: Sequence[Any]) -> tuple[float, float]:
+    """Largest absolute and relative (where the plain value is above 1e-9) curve difference."""
+    absolute, relative = 0.0, 0.0
+    for p in new:
+        ref = np.asarray(old[p.name])
+        gap = np.abs(ref - p.loss)
+        absolute = max(absolute, float(gap.max()))
+        big = ref > 1e-9
+        relative = max(relative, float((gap[big] / ref[big]).max()) if big.any() else 0.0)
+    return absolute, relative
+
+
 def cpu(fn: Callable[[], Any]) -> tuple[float, Any]:
     t = time.process_time()
     value = fn()
@@ -71,7 +85,15 @@ def row(
 ) -> dict[str, Any]:
     old_s, old = cpu(lambda: plain_curves(model, batches, levels, "kl"))
     new_s, new = cpu(lambda: profile(model, batches, levels=levels, metric="kl", progress=False))
-    diff = max(float(np.max(np.abs(np.asarray(old[p.name]) - p.loss))) for p in new)
+    _evaluator.CHANNELS_LAST = False
+    try:
+        flat_s, flat = cpu(
+            lambda: profile(model, batches, levels=levels, metric="kl", progress=False)
+        )
+    finally:
+        _evaluator.CHANNELS_LAST = True
+    diff, rel = differences(old, new)
+    flat_diff, _ = differences(old, flat)
     with frozen(model):
         evaluator = Evaluator(model, find_layers(model), batches, "kl")
         rng = np.random.default_rng(0)
@@ -84,6 +106,10 @@ def row(
         "profile_s": new_s,
         "speedup": old_s / new_s,
         "max_curve_diff": diff,
+        "max_relative_curve_diff": rel,
+        "contiguous_profile_s": flat_s,
+        "contiguous_speedup": old_s / flat_s,
+        "contiguous_max_curve_diff": flat_diff,
         "dense_forwards_of_profile": new_s / (dense_s / 5),
         "evaluation_in_dense_forwards": eval_s / dense_s,
     }
@@ -105,13 +131,16 @@ def main(argv: list[str] | None = None) -> int:
         row("CREPE tiny", CrepeLogProbs(load_crepe("tiny")), list(frames.split(16)), levels)
     )
     print(
-        "| model | plain profile s | profile s | speed-up | max curve diff | profile in dense "
-        "passes | evaluation in dense passes |\n|---|---:|---:|---:|---:|---:|---:|"
+        "| model | plain profile s | profile s | speed-up | max curve diff (relative) | "
+        "contiguous: profile s, speed-up, max diff | profile in dense passes | evaluation in "
+        "dense passes |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     )
     for r in rows:
         print(
             f"| {r['model']} | {r['plain_profile_s']:.2f} | {r['profile_s']:.2f} | "
-            f"{r['speedup']:.2f}x | {r['max_curve_diff']:.2g} | "
+            f"{r['speedup']:.2f}x | {r['max_curve_diff']:.2g} "
+            f"({r['max_relative_curve_diff']:.2g}) | {r['contiguous_profile_s']:.2f}, "
+            f"{r['contiguous_speedup']:.2f}x, {r['contiguous_max_curve_diff']:.2g} | "
             f"{r['dense_forwards_of_profile']:.0f} | {r['evaluation_in_dense_forwards']:.2f} |"
         )
     if args.json is not None:

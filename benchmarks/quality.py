@@ -15,8 +15,10 @@ gives mean ± std over seeds, and for `search` against each method the mean diff
 95% paired bootstrap interval (seeds and test items resampled, 2,000 draws) and Wilcoxon's
 signed-rank p over seeds. Test data chooses nothing.
 
-Run: ``python benchmarks/quality.py [--quick] [--seeds N] [--json PATH] [--out DIR]``; writes
-``quality.md`` and ``quality.png`` under ``--out`` (default ``benchmarks/results``).
+Run: ``python benchmarks/quality.py [--quick | --smoke] [--seeds N] [--json PATH] [--out DIR]``;
+writes ``quality.md`` and ``quality.png`` under ``--out`` (default ``benchmarks/results``).
+``--smoke`` is the smallest run (``--quick`` sizes, one seed, the two digits models, one search
+generation): seconds, for the test that checks the JSON; its verdicts mean nothing.
 """
 
 from __future__ import annotations
@@ -232,13 +234,18 @@ def run_seed(
             "search_s": time.perf_counter() - t,
             "search_evaluations": found.evaluations,
             "search_holdout": [found.holdout, found.start_holdout],
+            "budget": dict(problem.budget),
         }
         for method in METHODS:
             pruned = copy.deepcopy(task.model)
             apply(pruned, plans[method])
             with frozen(task.model):
                 calib_d = evaluator.measure(plans[method].sparsity)
-            cell[method] = {"items": task.score(pruned).tolist(), "calib": calib_d}
+            cell[method] = {
+                "items": task.score(pruned).tolist(),
+                "calib": calib_d,
+                "usage": {r: float(plans[method].usage[r]) for r in problem.budget},
+            }
         out[f"{resource}:{value}"] = cell
     return out
 
@@ -340,7 +347,8 @@ def plot(summary: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    parser.add_argument("--quick", action="store_true", help="small sizes, 2 seeds, one cell")
+    parser.add_argument("--smoke", action="store_true", help="the smallest run (see above)")
     parser.add_argument("--seeds", type=int, default=None, help="default 5 (2 with --quick)")
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--cells", nargs="*", default=None, help="e.g. params:0.7 flops:0.3")
@@ -348,6 +356,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.quick = True
+        args.seeds = 1 if args.seeds is None else args.seeds
+        args.models = ["digits CNN", "digits MLP"] if args.models == list(MODELS) else args.models
+        args.evaluations = args.evaluations or 22  # one generation of the default options
     torch.set_num_threads(1)
     seeds = range(args.seeds if args.seeds is not None else (2 if args.quick else 5))
     cells = (
@@ -366,12 +379,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} seed {seed} done ({time.perf_counter() - start:.0f} s)", flush=True)
     text, summary = summarise(raw)
     args.out.mkdir(parents=True, exist_ok=True)
-    suffix = "_quick" if args.quick else ""
+    suffix = "_smoke" if args.smoke else "_quick" if args.quick else ""
     (args.out / f"quality{suffix}.md").write_text(text)
     plot(summary, args.out / f"quality{suffix}.png")
     if args.json is not None:
         args.json.write_text(
-            json.dumps({"raw": raw, "summary": summary, "evaluations": evaluations}, indent=1)
+            json.dumps(
+                {"raw": raw, "summary": summary, "evaluations": evaluations, "quick": args.quick},
+                indent=1,
+            )
         )
     print(text)
     print(f"total {time.perf_counter() - start:.0f} s")

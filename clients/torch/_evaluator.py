@@ -6,10 +6,15 @@ weights (or existing ``weight_mask``) in place and the saved originals copied ba
 model; forward passes run in the caller's batches without autograd. Profiling one layer replays
 the dense outputs of every module that finished before the layer first runs (the prefix of the
 network is not recomputed per level), checked once per layer against the plain forward pass.
+Measurements (the dense reference included) run with the CPU ``Conv2d`` weights in channels-last
+memory format (``channels_last``): on one CPU thread it halves a digits CNN's or CREPE's forward
+pass, and the numbers agree with the contiguous pass to float32 rounding (relative 1e-4 on
+curves whose values are near 1e-8, absolute differences below 1e-10 on the digits CNN).
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,7 +37,11 @@ from ._layers import (
 )
 from ._metrics import Distortion, Metric, reference_outputs
 
-__all__ = ["Evaluator", "magnitude_ranks"]
+__all__ = ["CHANNELS_LAST", "Evaluator", "channels_last", "magnitude_ranks"]
+
+CHANNELS_LAST = True
+"""Whether measurements run with the CPU ``Conv2d`` weights channels-last (``channels_last``);
+False gives the contiguous pass's numbers bit for bit, at about half the speed on conv nets."""
 
 
 def magnitude_ranks(weight: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
@@ -91,7 +100,8 @@ class Evaluator:
     def __post_init__(self) -> None:
         Distortion(self.metric)  # validates the metric
         if not self.reference:
-            self.reference = reference_outputs(self.model, self.batches)
+            with channels_last(self.model):
+                self.reference = reference_outputs(self.model, self.batches)
             self.forwards += len(self.batches)
         for layer in self.layers:
             target = prune_target(layer.module)
@@ -123,7 +133,7 @@ class Evaluator:
         """Joint distortion of the model pruned to ``sparsity`` on the batches ``indices``
         (default all), against the cached reference outputs."""
         chosen = range(len(self.batches)) if indices is None else indices
-        with self.pruned(sparsity):
+        with channels_last(self.model), self.pruned(sparsity):
             acc = Distortion(self.metric)
             for i in chosen:
                 acc.add(self._run(self.batches[i]), self.reference[i], self._target(i))
@@ -143,11 +153,26 @@ class Evaluator:
         counts = [slot.kept(level) for level in levels]
         todo = sorted({k for k in counts if k < slot.current}, reverse=True)
         accs = {k: Distortion(self.metric) for k in todo}
-        with torch.no_grad():
+        with torch.no_grad(), channels_last(self.model):
             self._levels(slot, todo, accs, tick)
         for _ in range(len(levels) - len(todo)):
             tick(1.0)
         return [max(0.0, accs[k].value() - offset) if k in accs else 0.0 for k in counts]
+
+    def curve_around(
+        self,
+        name: str,
+        levels: Sequence[float],
+        around: Mapping[str, float],
+        tick: Callable[[float], None] = lambda _: None,
+    ) -> list[float]:
+        """``curve`` of layer ``name`` with every other layer of ``around`` pruned to its level
+        there (restored after): the distortion beyond theirs, what ``profile(around=...)``
+        and the search's ``"curves"`` proposals measure."""
+        others = {n: s for n, s in around.items() if n != name}
+        with self.pruned(others):
+            offset = self.measure({}) if others else 0.0
+            return self.curve(name, levels, offset, tick)
 
     def _levels(
         self,
@@ -183,6 +208,39 @@ class Evaluator:
     def _run(self, batch: Batch) -> torch.Tensor:
         self.forwards += 1
         return output_tensor(forward(self.model, batch))
+
+
+@contextmanager
+def channels_last(model: nn.Module) -> Iterator[None]:
+    """Inside, the 4-D weights (and masks) of every ``Conv2d`` on the CPU in channels-last
+    memory format, so its outputs and the pooling after them run channels-last: about twice
+    as fast on one CPU thread (the digits CNN, CREPE). The original tensors are put back
+    untouched after (the copies take the in-place pruning). Tensors that share storage with
+    another parameter or buffer are left alone: a copy would untie them. The kernels sum in
+    another order, so outputs agree with the contiguous ones to float32 rounding. Nothing
+    changes while ``CHANNELS_LAST`` is False."""
+    if not CHANNELS_LAST:
+        yield
+        return
+    shared = collections.Counter(_storage(t) for t in (*model.parameters(), *model.buffers()))
+    swapped = []
+    try:
+        for module in model.modules():
+            if not isinstance(module, nn.Conv2d):
+                continue
+            for t in (*module.parameters(recurse=False), *module.buffers(recurse=False)):
+                if (
+                    t.dim() == 4
+                    and t.device.type == "cpu"
+                    and shared[_storage(t)] == 1
+                    and not t.is_contiguous(memory_format=torch.channels_last)
+                ):
+                    swapped.append((t, t.data))
+                    t.data = t.data.contiguous(memory_format=torch.channels_last)
+        yield
+    finally:
+        for t, data in reversed(swapped):
+            t.data = data
 
 
 class _Diverged(RuntimeError):

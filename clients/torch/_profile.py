@@ -212,9 +212,8 @@ def profile(
                 if layer.name in store.layers:
                     bar.advance(task, len(level_list))
                     continue
-                others = {n: s for n, s in context.items() if n != layer.name}
                 tick = functools.partial(bar.advance, task)
-                entry = {"loss": _layer_curve(evaluator, layer, level_list, others, tick)}
+                entry = {"loss": _layer_curve(evaluator, layer, level_list, context, tick)}
                 if latency:
                     entry["latency_ms"] = layer_latency(layer, inputs[layer.name], level_list)
                 store.save(layer.name, entry)
@@ -228,13 +227,11 @@ def _layer_curve(
     evaluator: Evaluator,
     layer: Layer,
     levels: Sequence[float],
-    others: Mapping[str, float],
+    around: Mapping[str, float],
     tick: Callable[[float], None],
 ) -> list[float]:
-    """``layer``'s curve with every layer of ``others`` pruned to its level (restored after)."""
-    with evaluator.pruned(others):
-        offset = evaluator.measure({}) if others else 0.0
-        return evaluator.curve(layer.name, levels, offset, tick)
+    """``layer``'s curve with every other layer of ``around`` pruned to its level there."""
+    return evaluator.curve_around(layer.name, levels, around, tick)
 
 
 def _validate_levels(levels: Sequence[float]) -> list[float]:

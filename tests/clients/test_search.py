@@ -27,11 +27,11 @@ from pruneplan.clients.torch import (  # noqa: E402
     search,
 )
 from pruneplan.clients.torch._context import frozen, prune_target, pruned_to  # noqa: E402
-from pruneplan.clients.torch._evaluator import Evaluator  # noqa: E402
+from pruneplan.clients.torch._evaluator import Evaluator, channels_last  # noqa: E402
 from pruneplan.clients.torch._layers import effective_weight, find_layers, kept_count  # noqa: E402
 from pruneplan.clients.torch._masks import topk_mask  # noqa: E402
 from pruneplan.clients.torch._metrics import measure, reference_outputs  # noqa: E402
-from pruneplan.clients.torch._search import _split  # noqa: E402
+from pruneplan.clients.torch._search import _Curves, _drive, _split  # noqa: E402
 from pruneplan.solver import AllocationProblem, allocate  # noqa: E402
 
 from ._models import mlp, tiny_cnn  # noqa: E402
@@ -104,7 +104,7 @@ def test_profile_curves_unchanged_on_digits_cnn(
     reference = plain_curves(model, digits_batches, DEFAULT_LEVELS, metric)
     profiles = profile(model, digits_batches, levels=DEFAULT_LEVELS, metric=metric, progress=False)
     for p in profiles:
-        np.testing.assert_allclose(p.loss, reference[p.name], rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(p.loss, reference[p.name], rtol=2e-4, atol=1e-10)
     assert_same_state(model, before)
 
 
@@ -119,13 +119,13 @@ def test_profile_curves_unchanged_around_a_plan_and_on_a_pruned_model(
     got = profile(model, digits_batches, levels=DEFAULT_LEVELS, metric="kl", progress=False,
                   around=around)  # fmt: skip
     for p in got:
-        np.testing.assert_allclose(p.loss, reference[p.name], rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(p.loss, reference[p.name], rtol=2e-4, atol=1e-10)
     profiles = profile(model, digits_batches, levels=DEFAULT_LEVELS, progress=False)
     apply(model, allocate(problem_for(model, profiles, relative_budget(profiles, {"params": 0.6}))))
     before = state(model)
     reference = plain_curves(model, digits_batches, DEFAULT_LEVELS, "mse")
     for p in profile(model, digits_batches, levels=DEFAULT_LEVELS, progress=False):
-        np.testing.assert_allclose(p.loss, reference[p.name], rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(p.loss, reference[p.name], rtol=2e-4, atol=1e-10)
     assert_same_state(model, before)
 
 
@@ -174,7 +174,7 @@ def test_replay_falls_back_where_it_would_be_wrong(
     net = model()
     reference = plain_curves(net, batches, LEVELS, "mse")
     for p in profile(net, batches, levels=LEVELS, progress=False):
-        np.testing.assert_allclose(p.loss, reference[p.name], rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(p.loss, reference[p.name], rtol=2e-4, atol=1e-10)
     assert any(max(curve) > 0 for curve in reference.values())
 
 
@@ -205,6 +205,34 @@ def test_evaluator_equals_apply_and_forward(images: list[torch.Tensor], metric: 
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-15)
         assert_same_state(model, before)
     assert evaluator.forwards >= len(images)
+
+
+def test_channels_last_copies_conv_weights_and_puts_the_originals_back() -> None:
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1),
+                          nn.Conv2d(4, 4, 3, padding=1))  # fmt: skip
+    model[2].weight = model[0].weight  # one Parameter in two modules: swapped once
+    torch.nn.utils.prune.identity(model[3], "weight")  # weight_orig and a weight_mask
+    tensors = dict([*model.named_parameters(), *model.named_buffers()])
+    data = {n: (t.data_ptr(), t.stride()) for n, t in tensors.items()}
+    x = torch.rand(2, 4, 6, 6, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        dense = model(x)
+        with channels_last(model):
+            for t in (model[0].weight, model[3].weight_orig, model[3].weight_mask):
+                assert t.is_contiguous(memory_format=torch.channels_last)
+                assert not t.is_contiguous()
+            assert model[0].weight.data_ptr() != data["0.weight"][0]
+            fast = model(x)
+            model[3].weight_mask.zero_()  # in-place pruning lands on the copy
+    assert {n: (t.data_ptr(), t.stride()) for n, t in tensors.items()} == data
+    assert int(torch.count_nonzero(model[3].weight_mask)) == model[3].weight_mask.numel()
+    torch.testing.assert_close(fast, dense, rtol=1e-5, atol=1e-5)
+    a, b = nn.Conv2d(2, 2, 3), nn.Conv2d(2, 2, 3)
+    b.weight = nn.Parameter(a.weight.data[:])  # another tensor on the same storage
+    with channels_last(nn.Sequential(a, b)):
+        assert a.weight.data_ptr() == b.weight.data_ptr()  # left alone: still tied
+        assert a.weight.is_contiguous()
 
 
 # -- search ----------------------------------------------------------------------------------
@@ -321,3 +349,40 @@ def test_in_process_and_over_a_server_give_the_same_plan(tmp_path: Path) -> None
         local.holdout,
         local.evaluations,
     )
+
+
+def test_curves_told_around_new_incumbents_drive_curves_proposals() -> None:
+    from pruneplan.solver.search import SearchOptions, SearchSession
+
+    model, calib, problem = mlp_setup()
+    opts = SearchOptions(evaluations=90, samples=(1, 2, 6), seed=1)
+
+    def run(reprofile: bool) -> tuple[SearchSession, _Curves]:
+        session = SearchSession(problem, opts)
+        with frozen(model):
+            layers = find_layers(model)
+            curves = _Curves(problem, Evaluator(model, layers, calib[:1], "kl"))
+            evaluator = Evaluator(model, layers, calib[:6], "kl")
+            _drive(session, evaluator, range(6), opts, False, curves if reprofile else None)
+        return session, curves
+
+    plain, _ = run(False)
+    assert plain.to_dict()["curves"] is None
+    assert "curves" not in {r.candidate.mode for r in plain.history}
+    session, curves = run(True)
+    assert "curves" in {r.candidate.mode for r in session.history}
+    generations = opts.evaluations // sum(opts.candidates)
+    assert 1 <= len(curves.seen) <= generations
+    start = allocate(problem)
+    incumbents = {tuple(sorted(r.candidate.level_index.items())): r.candidate.sparsity
+                  for r in session.history if r.incumbent}  # fmt: skip
+    incumbents[tuple(sorted(start.level_index.items()))] = start.sparsity
+    assert curves.seen <= set(incumbents)
+    # the latest curves are profile's around one of the incumbents, on the first stage's batch
+    told = session.to_dict()["curves"]
+    matches = []
+    for key in curves.seen:
+        got = profile(model, calib[:1], levels=LEVELS, metric="kl", progress=False,
+                      around=dict(incumbents[key]))  # fmt: skip
+        matches.append(all(np.array_equal(told[p.name], p.loss) for p in got))
+    assert matches.count(True) >= 1
