@@ -304,8 +304,12 @@ def _bar(enabled: bool) -> Progress:
 def _pick(
     session: _Session, evaluator: Evaluator, searched: Sequence[int], held: Sequence[int]
 ) -> SearchResult:
-    """Of the start and the best fully measured candidates, the lowest on the held-out batches
-    (the lowest on the search batches without any)."""
+    """Of the start and the best fully measured candidates that beat it on the search batches,
+    the lowest on the held-out batches (the lowest on the search batches without any).
+
+    Only candidates below the start on the search batches are finalists, so the plan returned
+    is never worse than the start there, nor (being picked against it) on the held-out ones.
+    """
     best = session.best()
     history = session.history
     full = [r for r in history if r.samples == len(searched)]
@@ -319,7 +323,8 @@ def _pick(
     if start_key not in scores:
         scores[start_key] = (None, evaluator.measure(_sparsity(best, start), searched))
     ranked = sorted(scores.items(), key=lambda kv: kv[1][1])
-    finalists = [kv for kv in ranked if kv[0] != start_key][: FINALISTS - 1]
+    below = [kv for kv in ranked if kv[0] != start_key and kv[1][1] < scores[start_key][1]]
+    finalists = below[: FINALISTS - 1]
     finalists.insert(0, (start_key, scores[start_key]))
     rows = []
     for key, (candidate, measured) in finalists:

@@ -291,6 +291,7 @@ def test_never_worse_than_the_start_where_measured(mlp_search: tuple) -> None:  
     assert result.method == "search"
     assert result.evaluations > 0 and result.evaluations <= 60
     assert result.holdout <= result.start_holdout  # the final pick is on the held-out batches
+    assert result.measured <= result.start_measured  # finalists beat the start where searched
     start = allocate(problem)
     with frozen(model):
         evaluator = Evaluator(model, find_layers(model), calib, "kl")
