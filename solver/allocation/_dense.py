@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._tolerance import FEAS_RTOL, REPAIR_TOL, TIE_RTOL, TINY
 from ._instance import F64, I64, Instance
@@ -49,11 +50,62 @@ class Dense:
 
 def dense(inst: Instance) -> Dense:
     """The items of ``inst`` as a `Dense` instance (padded costs: each item's largest)."""
-    loss, cost = inst.loss_matrix, inst.cost_tensor
-    if np.all(inst.n_options == loss.shape[1]):
-        return Dense(loss, cost, inst.budget)
-    pad = ~np.isfinite(loss)
-    return Dense(loss, np.where(pad, cost.max(axis=2, keepdims=True), cost), inst.budget)
+    return from_arrays(inst.loss_matrix, inst.cost_tensor, np.isfinite(inst.loss_matrix), inst.budget)
+
+
+def from_arrays(loss: F64, cost: F64, allowed: NDArray[np.bool_], budget: F64) -> Dense:
+    """A `Dense` instance from validated arrays: options outside ``allowed`` become padding.
+
+    ``loss`` (n, K) finite on ``allowed``, ``cost`` (R, n, K) finite and >= 0 there,
+    ``allowed`` (n, K) with at least one option per item, ``budget`` (R,).
+    """
+    if allowed.all():
+        return Dense(loss, cost, budget)
+    loss = np.where(allowed, loss, np.inf)
+    most = np.where(allowed, cost, -np.inf).max(axis=2, keepdims=True)
+    return Dense(loss, np.where(allowed, cost, most), budget)
+
+
+def compact(d: Dense) -> tuple[Dense, I64 | None]:
+    """``d`` without dominated options, and the original index of every option kept.
+
+    With one budget, an option is dominated when another of the same item costs no more and
+    loses no more; no optimal plan and no LP bound needs it. Items whose loss does not
+    ascend along the options are sorted by loss first. Returns ``(d, None)`` when nothing is
+    dominated or several budgets are given. Padding of the result points at option 0.
+
+    Notes
+    -----
+    :math:`O(nK)`, plus a sort of the items whose loss is not ascending.
+    """
+    if d.budget.size != 1:
+        return d, None
+    n, k = d.loss.shape
+    order = np.broadcast_to(np.arange(k), d.loss.shape)
+    unsorted = np.flatnonzero((d.loss[:, 1:] < d.loss[:, :-1]).any(axis=1))
+    if unsorted.size:
+        order = order.copy()
+        order[unsorted] = np.argsort(d.loss[unsorted], axis=1, kind="stable")
+    cost = np.take_along_axis(d.cost[0], order, axis=1) if unsorted.size else d.cost[0]
+    before = np.minimum.accumulate(cost, axis=1)
+    keep = np.isfinite(np.take_along_axis(d.loss, order, axis=1) if unsorted.size else d.loss)
+    keep[:, 1:] &= cost[:, 1:] < before[:, :-1]
+    counts = keep.sum(axis=1)
+    width = int(counts.max())
+    if width == k:
+        return d, None
+    flat = np.flatnonzero(keep)
+    rows = flat // k
+    src = rows * k + order.ravel()[flat] if unsorted.size else flat
+    dst = rows * width + np.arange(flat.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    index = np.zeros(n * width, dtype=np.int64)
+    index[dst] = src - rows * k
+    loss = np.full(n * width, np.inf)
+    loss[dst] = d.loss.ravel()[src]
+    padded = np.repeat(d.cost[0].max(axis=1), width)
+    padded[dst] = d.cost[0].ravel()[src]
+    sub = Dense(loss.reshape(n, width), padded.reshape(1, n, width), d.budget)
+    return sub, index.reshape(n, width)
 
 
 def non_dominated(cost: F64 | I64, loss: F64) -> I64:
