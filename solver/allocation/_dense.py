@@ -50,7 +50,8 @@ class Dense:
 
 def dense(inst: Instance) -> Dense:
     """The items of ``inst`` as a `Dense` instance (padded costs: each item's largest)."""
-    return from_arrays(inst.loss_matrix, inst.cost_tensor, np.isfinite(inst.loss_matrix), inst.budget)
+    loss = inst.loss_matrix
+    return from_arrays(loss, inst.cost_tensor, np.isfinite(loss), inst.budget)
 
 
 def from_arrays(loss: F64, cost: F64, allowed: NDArray[np.bool_], budget: F64) -> Dense:
@@ -81,30 +82,30 @@ def compact(d: Dense) -> tuple[Dense, I64 | None]:
     if d.budget.size != 1:
         return d, None
     n, k = d.loss.shape
-    order = np.broadcast_to(np.arange(k), d.loss.shape)
-    unsorted = np.flatnonzero((d.loss[:, 1:] < d.loss[:, :-1]).any(axis=1))
+    loss, cost = d.loss, d.cost[0]
+    order: I64 = np.broadcast_to(np.arange(k), (n, k))
+    unsorted = np.flatnonzero((loss[:, 1:] < loss[:, :-1]).any(axis=1))
     if unsorted.size:
         order = order.copy()
-        order[unsorted] = np.argsort(d.loss[unsorted], axis=1, kind="stable")
-    cost = np.take_along_axis(d.cost[0], order, axis=1) if unsorted.size else d.cost[0]
+        order[unsorted] = np.argsort(loss[unsorted], axis=1, kind="stable")
+        loss = np.take_along_axis(loss, order, axis=1)
+        cost = np.take_along_axis(cost, order, axis=1)
     before = np.minimum.accumulate(cost, axis=1)
-    keep = np.isfinite(np.take_along_axis(d.loss, order, axis=1) if unsorted.size else d.loss)
+    keep = np.isfinite(loss)
     keep[:, 1:] &= cost[:, 1:] < before[:, :-1]
     counts = keep.sum(axis=1)
     width = int(counts.max())
     if width == k:
         return d, None
-    flat = np.flatnonzero(keep)
-    rows = flat // k
-    src = rows * k + order.ravel()[flat] if unsorted.size else flat
-    dst = rows * width + np.arange(flat.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    src = np.flatnonzero(keep)
+    dst = np.flatnonzero(np.arange(width) < counts[:, None])  # the same, packed to the left
     index = np.zeros(n * width, dtype=np.int64)
-    index[dst] = src - rows * k
-    loss = np.full(n * width, np.inf)
-    loss[dst] = d.loss.ravel()[src]
-    padded = np.repeat(d.cost[0].max(axis=1), width)
-    padded[dst] = d.cost[0].ravel()[src]
-    sub = Dense(loss.reshape(n, width), padded.reshape(1, n, width), d.budget)
+    index[dst] = order.ravel()[src] if unsorted.size else src % k
+    packed_loss = np.full(n * width, np.inf)
+    packed_loss[dst] = loss.ravel()[src]
+    packed_cost = np.repeat(d.cost[0].max(axis=1), width)
+    packed_cost[dst] = cost.ravel()[src]
+    sub = Dense(packed_loss.reshape(n, width), packed_cost.reshape(1, n, width), d.budget)
     return sub, index.reshape(n, width)
 
 

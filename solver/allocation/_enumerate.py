@@ -186,13 +186,14 @@ def enumerate_core(
     g(\mu)`, which by the identity above include every plan better than :math:`z^+`.
     After each block the best partial plan that fits (the other items at their base
     options) may improve :math:`z^+`; partial plans that cannot fit, cannot close the gap
-    (slack bounded through the most the later blocks can spend) or, with one budget, are
-    dominated in (cost, loss) are dropped.
+    (slack bounded through the most the later blocks can spend, or the LP bound of the
+    blocks to come, `hull_bound`) or, with one budget, are dominated in (cost, loss) are
+    dropped.
 
     With ``below``, only plans of loss below it are looked for (a cheaper search; the best
     plan found is optimal if its loss lies below ``below``). Returns ``None`` (and proves
-    nothing) when more than ``max_states`` partial plans would be needed; raises `SearchAborted` past ``deadline`` (a `time.perf_counter`
-    value).
+    nothing) when more than ``max_states`` partial plans would be needed; raises
+    `SearchAborted` past ``deadline`` (a `time.perf_counter` value).
 
     Notes
     -----
@@ -214,9 +215,7 @@ def enumerate_core(
     open_items = open_items[np.argsort(closeness[open_items], kind="stable")]
     table, counts, value = _candidates(d, st, open_items, cand)
     runs = _partition(counts, block)
-    blocks = [
-        _block(open_items[run], table[run], counts[run], value[:, run], gap) for run in runs
-    ]
+    blocks = [_block(open_items[run], table[run], counts[run], value[:, run], gap) for run in runs]
     rest = _bounds(d, st, blocks, runs, open_items, cand)
     spent = d.cost[:, d.rows, st.base].sum(axis=1)
     fixed = float(d.loss[d.rows, st.base].sum())

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from .._result import Status
 from ..allocation._exact import solve_arrays
-from ._instance import F64, I64, Instance, Solution
+from ._instance import F64, Instance, Solution
 
 __all__ = ["countable", "solve_counts"]
 
@@ -42,12 +42,11 @@ def countable(inst: Instance) -> bool:
 class Tables:
     """The count-table problem as the allocation family's dense arrays.
 
-    ``counts`` (G, L): the kept count of every option (most kept first; padding repeats the
-    last); ``allowed`` (G, L) marks the real options; ``loss`` (G, L) the removed value less
+    Option ``j`` of group ``g`` keeps ``inst.allowed[g][::-1][j]`` items (most kept first);
+    ``allowed`` (G, L) marks the real options; ``loss`` (G, L) the removed value less
     ``shift`` per group; ``cost`` (R, G, L).
     """
 
-    counts: I64
     allowed: NDArray[np.bool_]
     loss: F64
     cost: F64
@@ -78,20 +77,18 @@ def tables(inst: Instance) -> Tables:
     """
     sizes = np.array([a.size for a in inst.allowed], dtype=np.int64)
     shape = (inst.n_groups, int(sizes.max()))
-    counts = np.zeros(shape, dtype=np.int64)
     loss = np.zeros(shape)
     cost = np.zeros((len(inst.resources), *shape))
     for g, allowed in enumerate(inst.allowed):
         m, lo, hi = allowed.size, int(allowed[0]), int(allowed[-1])
         pick = slice(hi, lo - 1 if lo > 0 else None, -1) if hi - lo + 1 == m else allowed[::-1]
         prefix, table = _ranked_prefix(inst, g), _table(inst, g)
-        counts[g, :m], counts[g, m:] = allowed[::-1], lo
         loss[g, :m] = prefix[-1] - prefix[pick]
         cost[:, g, :m] = table[:, pick]
     allowed_mask = np.arange(shape[1]) < sizes[:, None]
     low = np.where(allowed_mask, loss, np.inf).min(axis=1)
     loss -= low[:, None]
-    return Tables(counts, allowed_mask, loss, cost, float(low.sum()))
+    return Tables(allowed_mask, loss, cost, float(low.sum()))
 
 
 def solve_counts(inst: Instance, time_limit: float | None = None, seed: int = 0) -> Solution:
@@ -102,10 +99,10 @@ def solve_counts(inst: Instance, time_limit: float | None = None, seed: int = 0)
     if sol.choice is None:
         status = Status.INFEASIBLE if sol.status is Status.INFEASIBLE else Status.TIME_LIMIT
         return Solution(status, None, sol.lower_bound + t.shift, sol.message)
-    kept = t.counts[np.arange(inst.n_groups), sol.choice]
     mask = np.zeros(inst.n_items, dtype=bool)
-    for g in range(inst.n_groups):
-        mask[inst.starts[g] : inst.starts[g + 1]] = inst.top_mask(g, int(kept[g]))
+    for g, allowed in enumerate(inst.allowed):
+        kept = int(allowed[allowed.size - 1 - sol.choice[g]])
+        mask[inst.starts[g] : inst.starts[g + 1]] = inst.top_mask(g, kept)
     status = Status.OPTIMAL if sol.status is Status.OPTIMAL else Status.TIME_LIMIT
     message = "multiple-choice knapsack, the allocation family's exact method"
     return Solution(status, mask, sol.lower_bound + t.shift, f"{message}. {sol.message}".strip())

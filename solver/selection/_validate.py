@@ -152,7 +152,8 @@ def _fast_allowed(group: ItemGroup, n: int, cache: dict[tuple[int, ...], I64]) -
 
 
 def _fast_arrays(given: object, size: int, out: list[F64]) -> dict[str, F64] | None:
-    """Per resource, a 1-D float64 array of ``size`` entries (appended to ``out``), else ``None``."""
+    """Per resource a 1-D float64 array of ``size`` entries (also appended to ``out``), or
+    ``None``."""
     if given is None:
         return {}
     if type(given) is not dict:
@@ -172,7 +173,10 @@ def _fast_arrays(given: object, size: int, out: list[F64]) -> dict[str, F64] | N
     return arrays
 
 
-def _fast_group(group: object, cache: dict[tuple[int, ...], I64], costs: list[F64]) -> _Group | None:
+def _fast_group(
+    group: object, cache: dict[tuple[int, ...], I64], costs: list[F64]
+) -> _Group | None:
+    """`_group` for plain fields and arrays, without the finiteness checks; else ``None``."""
     if type(group) is not ItemGroup or not isinstance(group.name, str) or not group.name:
         return None
     try:
@@ -191,7 +195,7 @@ def _fast_group(group: object, cache: dict[tuple[int, ...], I64], costs: list[F6
 
 
 def _fast_groups(raw: Sequence[object]) -> list[_Group] | None:
-    """Every group checked at once (values finite, costs finite and >= 0), else ``None``."""
+    """Every group checked (values finite, costs finite and >= 0), else ``None``."""
     cache: dict[tuple[int, ...], I64] = {}
     costs: list[F64] = []
     groups = []
@@ -200,12 +204,10 @@ def _fast_groups(raw: Sequence[object]) -> list[_Group] | None:
         if checked is None:
             return None
         groups.append(checked)
-    if not np.isfinite(np.concatenate([g.values for g in groups])).all():
+    if not all(np.isfinite(g.values).all() for g in groups):
         return None
-    if costs:
-        flat = np.concatenate(costs)
-        if not (np.isfinite(flat).all() and (flat >= 0).all()):
-            return None
+    if not all(np.isfinite(c).all() and c.min() >= 0 for c in costs):
+        return None
     return groups
 
 
