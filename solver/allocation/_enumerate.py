@@ -17,7 +17,7 @@ mixed-radix decoding), joined to the partial plans so far through one sort and o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,6 +31,13 @@ B2 = NDArray[np.bool_]
 
 BLOCK = 1024
 """Most combinations of one block of open items."""
+
+HULL_STATES = 256
+"""Partial plans beyond which the LP bounds of the blocks to come (`hull_bound`) prune too.
+
+Building them costs tens of microseconds per open item; with few partial plans the cheap
+bounds suffice (the allocation benchmarks), with many (count tables) they cut most away.
+"""
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,7 +138,7 @@ class Bounds:
 
     ``most``/``least`` bound their cost change, ``base_loss``/``base_cost`` are their base
     options' totals; ``start[t]`` is the index into the open items where block ``t`` begins,
-    the stage of the LP bounds in ``hulls``.
+    the stage of the LP bounds in ``hulls`` (built by `with_hulls` when first needed).
     """
 
     most: F64
@@ -139,7 +146,7 @@ class Bounds:
     base_loss: F64
     base_cost: F64
     start: I64
-    hulls: tuple[HullBound, ...]
+    hulls: tuple[HullBound, ...] = ()
 
 
 def _prune(
@@ -230,6 +237,8 @@ def enumerate_core(
             return inc
         inc = _improve(d, st, blocks[: t + 1], joined, spent, fixed, inc)
         gap = min(gap, inc.loss - st.bound + prune_tol(inc.loss, st.bound))
+        if not rest.hulls and joined.value.shape[1] > HULL_STATES:
+            rest = _with_hulls(d, st, rest, open_items, cand)
         part = _prune(d, st, joined, t + 1, rest, spent, fixed, gap)
     return inc
 
@@ -249,8 +258,12 @@ def _bounds(
     suffix_cost = np.concatenate(
         [np.cumsum(cost[:, ::-1], axis=1)[:, ::-1], np.zeros((d.budget.size, 1))], axis=1
     )[:, start]
-    hulls = tuple(hull_bound(d, w, open_items, cand) for w in st.weights) if blocks else ()
-    return Bounds(most, least, suffix_loss, suffix_cost, start, hulls)
+    return Bounds(most, least, suffix_loss, suffix_cost, start)
+
+
+def _with_hulls(d: Dense, st: Setup, rest: Bounds, open_items: I64, cand: B2) -> Bounds:
+    hulls = tuple(hull_bound(d, w, open_items, cand) for w in st.weights)
+    return replace(rest, hulls=hulls)
 
 
 def _suffix(most: list[F64], least: list[F64], n_res: int) -> tuple[F64, F64]:
