@@ -183,12 +183,26 @@ def _fill_rows(d: Dense, choice: I64, slack: F64) -> I64:
         movers = np.flatnonzero(gain[rows, best] > 0)
         if movers.size == 0:
             break
-        for i in movers[np.argsort(-gain[movers, best[movers]], kind="stable")]:
-            step = extra[:, i, best[i]]
-            if np.all(step <= slack):
-                choice[i] = best[i]
-                slack = slack - step
+        ranked = movers[np.argsort(-gain[movers, best[movers]], kind="stable")]
+        slack = _apply(choice, ranked, best, extra[:, ranked, best[ranked]], slack)
     return choice
+
+
+def _apply(choice: I64, ranked: I64, best: I64, steps: F64, slack: F64) -> F64:
+    """Move each item of ``ranked`` in turn to ``best`` if its cost ``steps`` (R, m) still
+    fits ``slack``; returns the slack left. One budget: plain floats, no array per move."""
+    if slack.size == 1:
+        left = float(slack[0])
+        for i, step in zip(ranked.tolist(), steps[0].tolist(), strict=True):
+            if step <= left:
+                choice[i] = best[i]
+                left -= step
+        return np.array([left])
+    for m, i in enumerate(ranked.tolist()):
+        if np.all(steps[:, m] <= slack):
+            choice[i] = best[i]
+            slack = slack - steps[:, m]
+    return slack
 
 
 def repair(d: Dense, choice: I64, max_moves: int | None = None) -> I64 | None:
