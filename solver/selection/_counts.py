@@ -53,12 +53,13 @@ class Tables:
     shift: float
 
 
-def _ranked_prefix(inst: Instance, g: int) -> F64:
-    """Sums of the group's top-k values, k = 0 .. n."""
+def _ranked_prefix(inst: Instance, g: int, out: F64) -> F64:
+    """Sums of the group's top-k values, k = 0 .. n, written into ``out[: n + 1]``."""
     values = inst.values[inst.starts[g] : inst.starts[g + 1]]
     order = inst.order.get(g)
     ranked = values[order] if order is not None else np.sort(values)[::-1]
-    prefix = np.zeros(values.size + 1)
+    prefix = out[: values.size + 1]
+    prefix[0] = 0.0
     np.cumsum(ranked, out=prefix[1:])
     return prefix
 
@@ -79,11 +80,12 @@ def tables(inst: Instance) -> Tables:
     shape = (inst.n_groups, int(sizes.max()))
     loss = np.zeros(shape)
     cost = np.zeros((len(inst.resources), *shape))
+    buffer = np.empty(int(inst.sizes.max()) + 1)
     for g, allowed in enumerate(inst.allowed):
         m, lo, hi = allowed.size, int(allowed[0]), int(allowed[-1])
         pick = slice(hi, lo - 1 if lo > 0 else None, -1) if hi - lo + 1 == m else allowed[::-1]
-        prefix, table = _ranked_prefix(inst, g), _table(inst, g)
-        loss[g, :m] = prefix[-1] - prefix[pick]
+        prefix, table = _ranked_prefix(inst, g, buffer), _table(inst, g)
+        np.subtract(prefix[-1], prefix[pick], out=loss[g, :m])
         cost[:, g, :m] = table[:, pick]
     allowed_mask = np.arange(shape[1]) < sizes[:, None]
     low = np.where(allowed_mask, loss, np.inf).min(axis=1)
