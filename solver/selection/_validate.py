@@ -151,6 +151,15 @@ def _fast_allowed(group: ItemGroup, n: int, cache: dict[tuple[int, ...], I64]) -
     return counts
 
 
+def _vector(value: object) -> F64 | None:
+    """`array` without the error: a contiguous 1-D float64 array, else ``None``."""
+    try:
+        result = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return np.ascontiguousarray(result) if result.ndim == 1 else None
+
+
 def _fast_arrays(given: object, size: int, out: list[F64]) -> dict[str, F64] | None:
     """Per resource a 1-D float64 array of ``size`` entries (also appended to ``out``), or
     ``None``."""
@@ -162,11 +171,8 @@ def _fast_arrays(given: object, size: int, out: list[F64]) -> dict[str, F64] | N
     for resource, value in given.items():
         if not isinstance(resource, str) or not resource:
             return None
-        try:
-            result = np.ascontiguousarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            return None
-        if result.ndim != 1 or result.size != size:
+        result = _vector(value)
+        if result is None or result.size != size:
             return None
         arrays[resource] = result
         out.append(result)
@@ -179,11 +185,8 @@ def _fast_group(
     """`_group` for plain fields and arrays, without the finiteness checks; else ``None``."""
     if type(group) is not ItemGroup or not isinstance(group.name, str) or not group.name:
         return None
-    try:
-        values = np.ascontiguousarray(group.values, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    if values.ndim != 1 or values.size == 0:
+    values = _vector(group.values)
+    if values is None or values.size == 0:
         return None
     n = values.size
     per_item = _fast_arrays(group.costs, n, costs)

@@ -150,8 +150,20 @@ def test_fast_path_builds_the_groups_of_the_per_group_checks() -> None:
         ({"max_keep": 5}, "groups[2].max_keep"),
         ({"round_to": True}, "groups[2].round_to"),
         ({"costs": {"lat": [1.0] * 4}}, "groups[2].cost_by_count.lat"),
+        ({"values": 3.0}, "groups[2].values"),
+        ({"cost_by_count": {"lat": np.ones((1, 5))}}, "groups[2].cost_by_count.lat"),
     ],
-    ids=["nan_value", "negative_cost", "inf_table", "short_table", "max_keep", "bool", "both"],
+    ids=[
+        "nan_value",
+        "negative_cost",
+        "inf_table",
+        "short_table",
+        "max_keep",
+        "bool",
+        "both",
+        "scalar_values",
+        "2d_table",
+    ],
 )
 def test_fast_path_refuses_what_the_per_group_checks_refuse(
     change: dict[str, object], field: str
