@@ -16,6 +16,7 @@ same identity with the slack term bounded through the largest costs still to com
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -145,10 +146,12 @@ def _rest(d: Dense, st: Setup, order: I64, cand: NDArray[np.bool_]) -> Rest:
 
 
 def _lower_hull(cost: F64, loss: F64) -> tuple[float, float, F64, F64]:
-    """Cheapest point and the falling segments (dx > 0, dy < 0) of a lower convex hull."""
-    order = np.lexsort((loss, cost))
+    """Cheapest point and the falling segments (dx > 0, dy < 0) of a lower convex hull.
+
+    Plain Python on the few points an item has open (array calls cost more there).
+    """
     hull: list[tuple[float, float]] = []
-    for x, y in zip(cost[order].tolist(), loss[order].tolist(), strict=True):
+    for x, y in sorted(zip(cost.tolist(), loss.tolist(), strict=True)):
         if hull and x == hull[-1][0]:
             continue
         while len(hull) >= 2:
@@ -157,10 +160,13 @@ def _lower_hull(cost: F64, loss: F64) -> tuple[float, float, F64, F64]:
                 break
             hull.pop()
         hull.append((x, y))
-    pts = np.array(hull)
-    dx, dy = np.diff(pts[:, 0]), np.diff(pts[:, 1])
-    falling = int(np.argmax(dy >= 0)) if np.any(dy >= 0) else dy.size
-    return float(pts[0, 0]), float(pts[0, 1]), dx[:falling], dy[:falling]
+    dx, dy = [], []
+    for (ax, ay), (bx, by) in itertools.pairwise(hull):
+        if by - ay >= 0:
+            break
+        dx.append(bx - ax)
+        dy.append(by - ay)
+    return hull[0][0], hull[0][1], np.array(dx), np.array(dy)
 
 
 @dataclass(frozen=True, eq=False)

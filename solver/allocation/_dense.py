@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._tolerance import FEAS_RTOL, REPAIR_TOL, TIE_RTOL, TINY
 from ._instance import F64, I64, Instance
@@ -49,11 +50,63 @@ class Dense:
 
 def dense(inst: Instance) -> Dense:
     """The items of ``inst`` as a `Dense` instance (padded costs: each item's largest)."""
-    loss, cost = inst.loss_matrix, inst.cost_tensor
-    if np.all(inst.n_options == loss.shape[1]):
-        return Dense(loss, cost, inst.budget)
-    pad = ~np.isfinite(loss)
-    return Dense(loss, np.where(pad, cost.max(axis=2, keepdims=True), cost), inst.budget)
+    loss = inst.loss_matrix
+    return from_arrays(loss, inst.cost_tensor, np.isfinite(loss), inst.budget)
+
+
+def from_arrays(loss: F64, cost: F64, allowed: NDArray[np.bool_], budget: F64) -> Dense:
+    """A `Dense` instance from validated arrays: options outside ``allowed`` become padding.
+
+    ``loss`` (n, K) finite on ``allowed``, ``cost`` (R, n, K) finite and >= 0 there,
+    ``allowed`` (n, K) with at least one option per item, ``budget`` (R,).
+    """
+    if allowed.all():
+        return Dense(loss, cost, budget)
+    loss = np.where(allowed, loss, np.inf)
+    most = np.where(allowed, cost, -np.inf).max(axis=2, keepdims=True)
+    return Dense(loss, np.where(allowed, cost, most), budget)
+
+
+def compact(d: Dense) -> tuple[Dense, I64 | None]:
+    """``d`` without dominated options, and the original index of every option kept.
+
+    With one budget, an option is dominated when another of the same item costs no more and
+    loses no more; no optimal plan and no LP bound needs it. Items whose loss does not
+    ascend along the options are sorted by loss first. Returns ``(d, None)`` when nothing is
+    dominated or several budgets are given. Padding of the result points at option 0.
+
+    Notes
+    -----
+    :math:`O(nK)`, plus a sort of the items whose loss is not ascending.
+    """
+    if d.budget.size != 1:
+        return d, None
+    n, k = d.loss.shape
+    loss, cost = d.loss, d.cost[0]
+    order: I64 = np.broadcast_to(np.arange(k), (n, k))
+    unsorted = np.flatnonzero((loss[:, 1:] < loss[:, :-1]).any(axis=1))
+    if unsorted.size:
+        order = order.copy()
+        order[unsorted] = np.argsort(loss[unsorted], axis=1, kind="stable")
+        loss = np.take_along_axis(loss, order, axis=1)
+        cost = np.take_along_axis(cost, order, axis=1)
+    before = np.minimum.accumulate(cost, axis=1)
+    keep = np.isfinite(loss)
+    keep[:, 1:] &= cost[:, 1:] < before[:, :-1]
+    counts = keep.sum(axis=1)
+    width = int(counts.max())
+    if width == k:
+        return d, None
+    src = np.flatnonzero(keep)
+    dst = np.flatnonzero(np.arange(width) < counts[:, None])  # the same, packed to the left
+    index = np.zeros(n * width, dtype=np.int64)
+    index[dst] = order.ravel()[src] if unsorted.size else src % k
+    packed_loss = np.full(n * width, np.inf)
+    packed_loss[dst] = loss.ravel()[src]
+    packed_cost = np.repeat(d.cost[0].max(axis=1), width)
+    packed_cost[dst] = cost.ravel()[src]
+    sub = Dense(packed_loss.reshape(n, width), packed_cost.reshape(1, n, width), d.budget)
+    return sub, index.reshape(n, width)
 
 
 def non_dominated(cost: F64 | I64, loss: F64) -> I64:
@@ -130,12 +183,26 @@ def _fill_rows(d: Dense, choice: I64, slack: F64) -> I64:
         movers = np.flatnonzero(gain[rows, best] > 0)
         if movers.size == 0:
             break
-        for i in movers[np.argsort(-gain[movers, best[movers]], kind="stable")]:
-            step = extra[:, i, best[i]]
-            if np.all(step <= slack):
-                choice[i] = best[i]
-                slack = slack - step
+        ranked = movers[np.argsort(-gain[movers, best[movers]], kind="stable")]
+        slack = _apply(choice, ranked, best, extra[:, ranked, best[ranked]], slack)
     return choice
+
+
+def _apply(choice: I64, ranked: I64, best: I64, steps: F64, slack: F64) -> F64:
+    """Move each item of ``ranked`` in turn to ``best`` if its cost ``steps`` (R, m) still
+    fits ``slack``; returns the slack left. One budget: plain floats, no array per move."""
+    if slack.size == 1:
+        left = float(slack[0])
+        for i, step in zip(ranked.tolist(), steps[0].tolist(), strict=True):
+            if step <= left:
+                choice[i] = best[i]
+                left -= step
+        return np.array([left])
+    for m, i in enumerate(ranked.tolist()):
+        if np.all(steps[:, m] <= slack):
+            choice[i] = best[i]
+            slack = slack - steps[:, m]
+    return slack
 
 
 def repair(d: Dense, choice: I64, max_moves: int | None = None) -> I64 | None:

@@ -17,18 +17,27 @@ mixed-radix decoding), joined to the partial plans so far through one sort and o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .._tolerance import FEAS_RTOL
-from ._core_search import Incumbent, Setup, checkpoint, prune_tol
+from ._core_search import HullBound, Incumbent, Setup, checkpoint, hull_bound, prune_tol
 from ._dense import Dense, non_dominated
 from ._instance import F64, I64
 
+B2 = NDArray[np.bool_]
+
 BLOCK = 1024
 """Most combinations of one block of open items."""
+
+HULL_STATES = 256
+"""Partial plans beyond which the LP bounds of the blocks to come (`hull_bound`) prune too.
+
+Building them costs tens of microseconds per open item; with few partial plans the cheap
+bounds suffice (the allocation benchmarks), with many (count tables) they cut most away.
+"""
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,19 +132,45 @@ def _join(part: Partial, block: Block, gap: float, max_states: int) -> Partial |
     return Partial(value, (*part.history, (parent, combo)))
 
 
+@dataclass(frozen=True, eq=False)
+class Bounds:
+    """What the blocks still to come can add, per block ``t``: shape (R, T + 1) or (T + 1,).
+
+    ``most``/``least`` bound their cost change, ``base_loss``/``base_cost`` are their base
+    options' totals; ``start[t]`` is the index into the open items where block ``t`` begins,
+    the stage of the LP bounds in ``hulls`` (built by `with_hulls` when first needed).
+    """
+
+    most: F64
+    least: F64
+    base_loss: F64
+    base_cost: F64
+    start: I64
+    hulls: tuple[HullBound, ...] = ()
+
+
 def _prune(
-    d: Dense, st: Setup, part: Partial, spent: F64, most: F64, least: F64, gap: float
+    d: Dense, st: Setup, part: Partial, t: int, rest: Bounds, spent: F64, fixed: float, gap: float
 ) -> Partial:
     """Drop partial plans that cannot fit or cannot close the gap; then dominated ones.
 
-    ``spent`` (R,) is the cost of the base plan; ``most`` and ``least`` (R,) bound what
-    the blocks still to come can add to the cost.
+    ``spent`` (R,) and ``fixed`` are the cost and loss of the base plan; ``rest`` bounds what
+    the blocks from ``t`` on can add. The LP bounds of those blocks (`HullBound`) prune on
+    the loss, the reduced costs with the slack left on the gap.
     """
     used = spent[:, None] + part.value[2:]
     limit = d.budget[:, None] * (1.0 + FEAS_RTOL)
-    slack = np.maximum(d.budget[:, None] - used - most[:, None], 0.0)
-    fits = np.all(used + least[:, None] <= limit, axis=0)
-    keep = np.flatnonzero(fits & (part.value[0] + st.mu @ slack <= gap))
+    slack = np.maximum(d.budget[:, None] - used - rest.most[:, t, None], 0.0)
+    fits = np.all(used + rest.least[:, t, None] <= limit, axis=0)
+    keep = fits & (part.value[0] + st.mu @ slack <= gap)
+    if rest.hulls:
+        cost = used - rest.base_cost[:, t, None]  # without the blocks to come
+        loss = fixed + part.value[1] - rest.base_loss[t]
+        target = st.bound + gap
+        for hull in rest.hulls:
+            room = hull.weights @ (limit - cost)
+            keep &= loss + hull.least_loss(int(rest.start[t]), room) <= target
+    keep = np.flatnonzero(keep)
     if d.budget.size == 1:
         keep = keep[non_dominated(part.value[2, keep], part.value[1, keep])]
     parent, combo = part.history[-1]
@@ -150,6 +185,7 @@ def enumerate_core(
     max_states: int,
     deadline: float = math.inf,
     block: int = BLOCK,
+    below: float = math.inf,
 ) -> Incumbent | None:
     r"""The best plan among the incumbent and every plan the reduced costs leave.
 
@@ -157,12 +193,14 @@ def enumerate_core(
     g(\mu)`, which by the identity above include every plan better than :math:`z^+`.
     After each block the best partial plan that fits (the other items at their base
     options) may improve :math:`z^+`; partial plans that cannot fit, cannot close the gap
-    (slack bounded through the most the later blocks can spend) or, with one budget, are
-    dominated in (cost, loss) are dropped.
+    (slack bounded through the most the later blocks can spend, or the LP bound of the
+    blocks to come, `hull_bound`) or, with one budget, are dominated in (cost, loss) are
+    dropped.
 
-    Returns ``None`` (and proves nothing) when more than ``max_states`` partial plans
-    would be needed; raises `SearchAborted` past ``deadline`` (a `time.perf_counter`
-    value).
+    With ``below``, only plans of loss below it are looked for (a cheaper search; the best
+    plan found is optimal if its loss lies below ``below``). Returns ``None`` (and proves
+    nothing) when more than ``max_states`` partial plans would be needed; raises
+    `SearchAborted` past ``deadline`` (a `time.perf_counter` value).
 
     Notes
     -----
@@ -176,21 +214,16 @@ def enumerate_core(
     Horowitz and Sahni, "Computing partitions with applications to the knapsack problem",
     Journal of the ACM 21 (1974).
     """
-    gap = inc.loss - st.bound + prune_tol(inc.loss, st.bound)
+    top = min(inc.loss, below)
+    gap = top - st.bound + prune_tol(top, st.bound)
     cand = st.reduced <= gap
     closeness = np.where(cand & (st.reduced > 0), st.reduced, np.inf).min(axis=1)
     open_items = np.flatnonzero(cand.sum(axis=1) > 1)
     open_items = open_items[np.argsort(closeness[open_items], kind="stable")]
     table, counts, value = _candidates(d, st, open_items, cand)
-    blocks = [
-        _block(open_items[run], table[run], counts[run], value[:, run], gap)
-        for run in _partition(counts, block)
-    ]
-    most, least = _suffix(
-        [b.value[2:].max(axis=1) for b in blocks],
-        [b.value[2:].min(axis=1) for b in blocks],
-        d.budget.size,
-    )
+    runs = _partition(counts, block)
+    blocks = [_block(open_items[run], table[run], counts[run], value[:, run], gap) for run in runs]
+    rest = _bounds(d, st, blocks, runs, open_items, cand)
     spent = d.cost[:, d.rows, st.base].sum(axis=1)
     fixed = float(d.loss[d.rows, st.base].sum())
     part = Partial(np.zeros((2 + d.budget.size, 1)), ())
@@ -204,8 +237,33 @@ def enumerate_core(
             return inc
         inc = _improve(d, st, blocks[: t + 1], joined, spent, fixed, inc)
         gap = min(gap, inc.loss - st.bound + prune_tol(inc.loss, st.bound))
-        part = _prune(d, st, joined, spent, most[:, t + 1], least[:, t + 1], gap)
+        if not rest.hulls and joined.value.shape[1] > HULL_STATES:
+            rest = _with_hulls(d, st, rest, open_items, cand)
+        part = _prune(d, st, joined, t + 1, rest, spent, fixed, gap)
     return inc
+
+
+def _bounds(
+    d: Dense, st: Setup, blocks: list[Block], runs: list[slice], open_items: I64, cand: B2
+) -> Bounds:
+    most, least = _suffix(
+        [b.value[2:].max(axis=1) for b in blocks],
+        [b.value[2:].min(axis=1) for b in blocks],
+        d.budget.size,
+    )
+    base = st.base[open_items]
+    loss, cost = d.loss[open_items, base], d.cost[:, open_items, base]
+    start = np.array([r.start for r in runs] + [open_items.size], dtype=np.int64)
+    suffix_loss = np.concatenate([np.cumsum(loss[::-1])[::-1], [0.0]])[start]
+    suffix_cost = np.concatenate(
+        [np.cumsum(cost[:, ::-1], axis=1)[:, ::-1], np.zeros((d.budget.size, 1))], axis=1
+    )[:, start]
+    return Bounds(most, least, suffix_loss, suffix_cost, start)
+
+
+def _with_hulls(d: Dense, st: Setup, rest: Bounds, open_items: I64, cand: B2) -> Bounds:
+    hulls = tuple(hull_bound(d, w, open_items, cand) for w in st.weights)
+    return replace(rest, hulls=hulls)
 
 
 def _suffix(most: list[F64], least: list[F64], n_res: int) -> tuple[F64, F64]:

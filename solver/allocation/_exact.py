@@ -12,9 +12,9 @@ from .._progress import report
 from .._result import Status, deadline, relative_gap, time_left
 from .._tolerance import OPTIMAL_GAP, THRESHOLD_ATOL, THRESHOLD_RTOL
 from ._core_search import Incumbent, SearchAborted, Setup, search, setup
-from ._dense import Dense, cheapest, dense, fill, repair
+from ._dense import Dense, cheapest, compact, fill, from_arrays, repair
 from ._enumerate import enumerate_core
-from ._instance import I64, Instance, Item, Solution
+from ._instance import F64, I64, Instance, Item, Solution
 from ._lagrangian import solve_dual
 from ._local_search import improve
 from ._milp import solve_restricted
@@ -24,6 +24,9 @@ OPTIONS: dict[str, Interval] = {"max_states": Interval(1, 1e9, integer=True)}
 
 FIRST_SHARE = 32.0
 """The first threshold of `_deepening` is the gap the incumbent leaves divided by this."""
+
+TRIALS = (1.0 / 16.0, 2.0 / 3.0)
+"""Shares of the gap below which `_enumerated` first looks for the optimum."""
 
 GROWTH = 1.5
 """Factor by which the threshold of `_deepening` grows after each call.
@@ -36,7 +39,29 @@ budgets, twice the optimal gap costs 30 times the time at the optimal gap).
 def solve_exact(
     inst: Instance, *, time_limit: float | None, seed: int, max_states: int = 1_000_000
 ) -> Solution:
-    r"""The optimal plan of the unrounded problem, with a certificate.
+    """The optimal plan of ``inst`` with a certificate: `solve_arrays` on its dense form."""
+    del seed  # deterministic
+    allowed = np.isfinite(inst.loss_matrix)
+    return solve_arrays(
+        inst.loss_matrix,
+        inst.cost_tensor,
+        allowed,
+        inst.budget,
+        time_limit=time_limit,
+        max_states=max_states,
+    )
+
+
+def solve_arrays(
+    loss: F64,
+    cost: F64,
+    allowed: NDArray[np.bool_],
+    budget: F64,
+    *,
+    time_limit: float | None = None,
+    max_states: int = 1_000_000,
+) -> Solution:
+    r"""The optimal plan of a multiple-choice knapsack given as validated arrays, certified.
 
     .. math::
         z^\star = \min_{x} \sum_j \ell_{j x_j} \quad \text{s.t.} \quad
@@ -58,7 +83,31 @@ def solve_exact(
     optimum falls below it, every node above the threshold cut off (see `_deepening`).
     There the enumeration needs millions of partial plans even from the optimal plan (no
     cheap dominance in several costs). The result is ``OPTIMAL`` with a relative gap below
-    1e-9, or ``TIME_LIMIT`` with the best plan and the dual bound.
+    1e-9, or ``TIME_LIMIT`` with the best plan and the dual bound. With one budget, dominated
+    options are dropped first (`compact`).
+
+    The entry point of every exact solve (`allocate` through `solve_exact`, count tables of
+    `select` directly): the arrays are trusted, nothing is validated again.
+
+    Parameters
+    ----------
+    loss : ndarray, shape (n, K)
+        Loss of every option; finite and >= 0 where ``allowed``.
+    cost : ndarray, shape (R, n, K)
+        Cost of every option per budgeted resource; finite and >= 0 where ``allowed``.
+    allowed : ndarray of bool, shape (n, K)
+        The options that may be chosen; at least one per item.
+    budget : ndarray, shape (R,)
+        Maximum total per resource, > 0.
+    time_limit : float, optional
+        Seconds.
+    max_states : int
+        Most partial plans of the core search before HiGHS takes over.
+
+    Returns
+    -------
+    Solution
+        ``choice`` an index into the K options per item (``None`` if none was found).
 
     Notes
     -----
@@ -72,15 +121,24 @@ def solve_exact(
     Journal of Operational Research 83 (1995).
     Xu et al., "Efficient Joint Optimization of Layer-Adaptive Weight Pruning", ICCV 2023.
     """
-    stop = deadline(time_limit)
-    d = dense(inst)
+    full = from_arrays(loss, cost, allowed, budget)
+    d, index = compact(full)
+    sol = _solve(d, deadline(time_limit), max_states)
+    if index is None or sol.choice is None:
+        return sol
+    choice = np.asarray(index[d.rows, sol.choice], dtype=np.int64)
+    return Solution(sol.status, choice, sol.lower_bound, sol.message)
+
+
+def _solve(d: Dense, stop: float, max_states: int) -> Solution:
+    """`solve_arrays` on the dense instance ``d``, until ``stop`` (a `time.perf_counter` value)."""
     dual = solve_dual(d)
     if math.isinf(dual.bound):
         return Solution(Status.INFEASIBLE, None, math.inf, "The LP relaxation is infeasible.")
     start = dual.choice if dual.choice is not None else repair(d, cheapest(d))
     if start is None:
         keep = np.isfinite(d.loss)
-        return _fallback(inst, d, keep, None, dual.bound, stop, "no plan from the dual")
+        return _fallback(d, keep, None, dual.bound, stop, "no plan from the dual")
     inc, bound = _incumbent(d, start), dual.bound
     report("bound", objective=inc.loss, lower_bound=bound)
     if d.budget.size > 1 and relative_gap(inc.loss, bound) > OPTIMAL_GAP:
@@ -99,7 +157,7 @@ def solve_exact(
     if d.budget.size > 1:
         # The enumeration needs millions of partial plans here even from the optimum:
         # HiGHS, started from the polished plan, on the options of small reduced cost.
-        return _deepening(inst, d, st, inc, bound, stop)
+        return _deepening(d, st, inc, bound, stop)
     try:
         quick = _enumerated(d, st, inc, max_states, stop)
         if quick is not None:
@@ -108,13 +166,11 @@ def solve_exact(
     except SearchAborted as aborted:
         if aborted.reason == "time_limit":
             return _timeout(aborted.incumbent, bound)
-        return _deepening(inst, d, st, aborted.incumbent, bound, stop)
+        return _deepening(d, st, aborted.incumbent, bound, stop)
     return Solution(Status.OPTIMAL, best.choice, best.loss)
 
 
-def _deepening(
-    inst: Instance, d: Dense, st: Setup, inc: Incumbent, lower: float, deadline: float
-) -> Solution:
+def _deepening(d: Dense, st: Setup, inc: Incumbent, lower: float, deadline: float) -> Solution:
     r"""HiGHS on the options of reduced cost below a threshold that grows by `GROWTH`.
 
     Every plan of loss below :math:`g(\mu) + t` uses only options of reduced cost at most
@@ -131,7 +187,7 @@ def _deepening(
         keep[d.rows, inc.choice] |= last
         report("milp", objective=inc.loss, lower_bound=lower)
         cutoff = threshold + THRESHOLD_RTOL * abs(threshold)
-        sol = _solve_kept(inst, d, keep, inc.choice, time_left(deadline), cutoff)
+        sol = _solve_kept(d, keep, inc.choice, time_left(deadline), cutoff)
         if sol.choice is not None:
             choice = _expand_choice(keep, sol.choice)
             if d.objective(choice) < inc.loss:
@@ -147,16 +203,21 @@ def _deepening(
 def _enumerated(
     d: Dense, st: Setup, inc: Incumbent, max_states: int, deadline: float
 ) -> Incumbent | None:
-    """`enumerate_core` first below two thirds of the gap (cheap), then below all of it.
+    """`enumerate_core` below growing shares of the gap (`TRIALS`, cheap), then below all of it.
 
-    A plan found below the first threshold is optimal: every better plan would lie below it
-    too and would have been enumerated. On the benchmark curves the optimum closes about
-    0.6 of the gap that the filled Lagrangian plan leaves.
+    A plan found below a trial threshold is optimal: every better plan would lie below it
+    too and would have been enumerated. On the allocation benchmark curves the optimum closes
+    about 0.6 of the gap that the filled Lagrangian plan leaves; on count tables (staircases)
+    it often closes 0.95 or more, where a trial near the full gap enumerates thousands of
+    partial plans for nothing.
     """
-    trial = st.bound + (inc.loss - st.bound) * (2.0 / 3.0)
-    found = enumerate_core(d, st, Incumbent(inc.choice, trial), max_states, deadline)
-    if found is not None and found.loss < trial:
-        return found
+    gap = inc.loss - st.bound
+    for share in TRIALS:
+        trial = st.bound + gap * share
+        found = enumerate_core(d, st, inc, max_states, deadline, below=trial)
+        if found is not None and found.loss < trial:
+            return found
+        inc = inc if found is None else found
     return enumerate_core(d, st, inc, max_states, deadline)
 
 
@@ -180,7 +241,6 @@ def _timeout(inc: Incumbent, bound: float) -> Solution:
 
 
 def _fallback(
-    inst: Instance,
     d: Dense,
     keep: NDArray[np.bool_],
     inc: Incumbent | None,
@@ -191,7 +251,7 @@ def _fallback(
     """HiGHS on the options in ``keep`` (n, K): those reduced costs could not rule out."""
     report("milp", objective=math.inf if inc is None else inc.loss, lower_bound=bound)
     start = None if inc is None else inc.choice
-    sol = _solve_kept(inst, d, keep, start, time_left(deadline))
+    sol = _solve_kept(d, keep, start, time_left(deadline))
     note = f"MILP fallback ({why})."
     if sol.choice is None:
         if inc is None:
@@ -205,7 +265,6 @@ def _fallback(
 
 
 def _solve_kept(
-    inst: Instance,
     d: Dense,
     keep: NDArray[np.bool_],
     start: I64 | None,
@@ -216,17 +275,16 @@ def _solve_kept(
     sub = None
     if start is not None and bool(keep[d.rows, start].all()):
         sub = np.cumsum(keep, axis=1)[d.rows, start] - 1
-    return solve_restricted(_restricted(inst, d, keep), start=sub, time_limit=limit, cutoff=cutoff)
+    return solve_restricted(_restricted(d, keep), start=sub, time_limit=limit, cutoff=cutoff)
 
 
-def _restricted(inst: Instance, d: Dense, keep: NDArray[np.bool_]) -> Instance:
+def _restricted(d: Dense, keep: NDArray[np.bool_]) -> Instance:
     items = tuple(
         Item(members=(), first=0, loss=d.loss[i, keep[i]], costs=d.cost[:, i, keep[i]])
         for i in range(d.loss.shape[0])
     )
-    return Instance(
-        layers=(), items=items, resources=inst.resources, budget=inst.budget, reported=()
-    )
+    resources = tuple(f"r{r}" for r in range(d.budget.size))  # names play no part in HiGHS
+    return Instance(layers=(), items=items, resources=resources, budget=d.budget, reported=())
 
 
 def _expand_choice(keep: NDArray[np.bool_], choice: I64) -> I64:

@@ -1,9 +1,15 @@
-"""Input validation: turns a `SelectionProblem` into an `Instance` the methods can trust."""
+"""Input validation: turns a `SelectionProblem` into an `Instance` the methods can trust.
+
+A fast path (`_fast_groups`) checks the common case, plain fields and arrays, with one array
+check over all groups; it never raises: whenever it cannot vouch for the input it returns
+``None`` and the per-group checks run instead, which raise the precise, field-naming error.
+Both paths accept exactly the same problems and build the same groups.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,6 +128,101 @@ def _group(group: object, index: int) -> _Group:
     return _Group(values, costs, tables, _allowed(group, where, n))
 
 
+def _plain_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _fast_allowed(group: ItemGroup, n: int, cache: dict[tuple[int, ...], I64]) -> I64 | None:
+    """`_allowed` for plain integers in range (shared, read-only arrays), else ``None``."""
+    lo, hi, m = group.min_keep, group.max_keep, group.round_to
+    if not (_plain_int(lo) and _plain_int(m) and (hi is None or _plain_int(hi))):
+        return None
+    key = (int(lo), n if hi is None else int(hi), int(m), n)
+    if not (0 <= key[0] <= key[1] <= n and 1 <= key[2] <= 2**62):
+        return None
+    counts = cache.get(key)
+    if counts is None:
+        counts = np.arange(key[0], key[1] + 1, dtype=np.int64)
+        counts = counts[(counts % key[2] == 0) | (counts == n)]
+        if counts.size == 0:
+            return None
+        counts.flags.writeable = False
+        cache[key] = counts
+    return counts
+
+
+def _vector(value: object) -> F64 | None:
+    """`array` without the error: a contiguous 1-D float64 array, else ``None``."""
+    try:
+        result = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return np.ascontiguousarray(result) if result.ndim == 1 else None
+
+
+def _fast_arrays(given: object, size: int, out: list[F64]) -> dict[str, F64] | None:
+    """Per resource a 1-D float64 array of ``size`` entries (also appended to ``out``), or
+    ``None``."""
+    if given is None:
+        return {}
+    if type(given) is not dict:
+        return None
+    arrays: dict[str, F64] = {}
+    for resource, value in given.items():
+        if not isinstance(resource, str) or not resource:
+            return None
+        result = _vector(value)
+        if result is None or result.size != size:
+            return None
+        arrays[resource] = result
+        out.append(result)
+    return arrays
+
+
+def _fast_group(
+    group: object, cache: dict[tuple[int, ...], I64], costs: list[F64]
+) -> _Group | None:
+    """`_group` for plain fields and arrays, without the finiteness checks; else ``None``."""
+    if type(group) is not ItemGroup or not isinstance(group.name, str) or not group.name:
+        return None
+    values = _vector(group.values)
+    if values is None or values.size == 0:
+        return None
+    n = values.size
+    per_item = _fast_arrays(group.costs, n, costs)
+    tables = _fast_arrays(group.cost_by_count, n + 1, costs)
+    allowed = _fast_allowed(group, n, cache)
+    if per_item is None or tables is None or allowed is None or set(per_item) & set(tables):
+        return None
+    return _Group(values, per_item, tables, allowed)
+
+
+def _fast_groups(raw: Sequence[object]) -> list[_Group] | None:
+    """Every group checked (values finite, costs finite and >= 0), else ``None``."""
+    cache: dict[tuple[int, ...], I64] = {}
+    costs: list[F64] = []
+    groups = []
+    for group in raw:
+        checked = _fast_group(group, cache, costs)
+        if checked is None:
+            return None
+        groups.append(checked)
+    if not all(np.isfinite(g.values).all() for g in groups):
+        return None
+    if not all(np.isfinite(c).all() and c.min() >= 0 for c in costs):
+        return None
+    return groups
+
+
+def _descending(values: F64) -> I64:
+    """Indices by descending value, ties by index (a stable sort, done fast without ties)."""
+    order = np.argsort(-values)
+    ranked = values[order]
+    if np.any(ranked[1:] == ranked[:-1]):
+        order = np.argsort(-values, kind="stable")
+    return np.asarray(order, dtype=np.int64)
+
+
 def _budget(budget: object, known: set[str]) -> tuple[tuple[str, ...], F64]:
     if not isinstance(budget, Mapping) or not budget:
         raise InvalidProblemError(
@@ -172,7 +273,7 @@ def _assemble(
     for j, group in enumerate(groups):
         a, b = starts[j], starts[j + 1]
         if group.tables:
-            order[j] = np.argsort(-group.values, kind="stable").astype(np.int64)
+            order[j] = _descending(group.values)
             table = np.zeros((len(resources), b - a + 1))
             for i, r in enumerate(resources):
                 if r in group.tables:
@@ -213,7 +314,8 @@ def validate_problem(problem: object) -> Instance:
         raise InvalidProblemError("groups", "a non-empty sequence of ItemGroup", fmt(raw))
     if not isinstance(problem.fingerprint, str):
         raise InvalidProblemError("fingerprint", "a string", fmt(problem.fingerprint))
-    groups = [_group(g, i) for i, g in enumerate(raw)]
+    fast = _fast_groups(raw)
+    groups = fast if fast is not None else [_group(g, i) for i, g in enumerate(raw)]
     _unique(groups, list(raw))
     known = set().union(*(set(g.costs) | set(g.tables) for g in groups))
     resources, budget = _budget(problem.budget, known)
