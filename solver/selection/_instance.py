@@ -92,9 +92,15 @@ class Instance:
         """Kept count per group."""
         return np.add.reduceat(mask.astype(np.int64), self.starts[:-1]) * (self.sizes > 0)
 
+    @cached_property
+    def any_per_item(self) -> bool:
+        return bool(self.per_item.any())
+
     def usage(self, mask: B1) -> F64:
         """Total per resource of the items ``mask`` keeps."""
-        total = self.costs @ mask.astype(np.float64)
+        total = np.zeros(len(self.resources))
+        if self.any_per_item:
+            total = self.costs @ mask.astype(np.float64)
         if self.tables:
             counts = self.counts(mask)
             for g, table in self.tables.items():
@@ -103,7 +109,7 @@ class Instance:
 
     def objective(self, mask: B1) -> float:
         """Total value removed."""
-        return float(self.values[~mask].sum())
+        return float(np.sum(self.values, where=~mask))
 
     def fits(self, mask: B1, rtol: float) -> bool:
         return bool(np.all(self.usage(mask) <= self.budget * (1.0 + rtol) + rtol))
@@ -138,7 +144,11 @@ class Instance:
             a, b = self.starts[g], self.starts[g + 1]
             allowed = self.allowed[g]
             if g in self.tables:
-                least += self.tables[g][:, allowed].min(axis=1)
+                table = self.tables[g]
+                if self.interval[g]:
+                    least += table[:, allowed[0] : allowed[-1] + 1].min(axis=1)
+                else:
+                    least += table[:, allowed].min(axis=1)
                 continue
             cum = np.zeros((len(self.resources), b - a + 1))
             cum[:, 1:] = np.cumsum(np.sort(self.costs[:, a:b], axis=1), axis=1)
