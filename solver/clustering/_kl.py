@@ -37,6 +37,10 @@ B8 = NDArray[np.bool_]
 BATCH_ENTRIES = 1 << 21
 """Entries (pairs x width x max(width, d)) of one padded batch of two-cluster problems."""
 
+MAX_WIDTH = 1_024
+"""Largest pair (elements of both clusters) given to the two-cluster sequence; larger pairs
+are left as they are (their Gram matrix and sequence grow as the square)."""
+
 _EMPTY = (1 << 32) - 1
 """Partner code of the empty cluster in a pair's key."""
 
@@ -160,8 +164,10 @@ def _pairs(state: _State) -> tuple[I64, I64]:
     lo, hi = lo[keep], hi[keep]
     sums, sizes = state.sums()
     score = edge_inner(sums, lo, hi) - state.offset * sizes[lo] * sizes[hi]
+    small = sizes[lo] + sizes[hi] <= MAX_WIDTH
+    lo, hi, score = lo[small], hi[small], score[small]
     taken, free = _matching(lo, hi, score, state.changed.size)
-    alone = np.flatnonzero(free & (sizes >= 2))
+    alone = np.flatnonzero(free & (sizes >= 2) & (sizes <= MAX_WIDTH))
     split = alone[~state.stale(alone, np.full(alone.size, -1), alone << 32 | _EMPTY)]
     return np.concatenate([lo[taken], split]), np.concatenate([hi[taken], np.full(split.size, -1)])
 
@@ -189,14 +195,19 @@ def _apply(state: _State, a: I64, b: I64, round_: int) -> int:
     by_width = np.argsort(width, kind="stable")
     d = state.x.shape[1]
     improved = np.zeros(a.size, dtype=bool)
+    sorted_width = width[by_width]
     lo = 0
     while lo < a.size:
-        m = int(width[by_width[lo]])
-        hi = lo + max(1, BATCH_ENTRIES // max(1, m * max(m, d)))
-        chunk = by_width[lo:hi]
-        m = int(width[chunk].max())
+        count = max(1, BATCH_ENTRIES // int(sorted_width[lo] * max(sorted_width[lo], d)))
+        while count > 1:  # widths ascend: the chunk's last pair is its widest
+            m = int(sorted_width[min(a.size, lo + count) - 1])
+            if count * m * max(m, d) <= BATCH_ENTRIES:
+                break
+            count //= 2
+        chunk = by_width[lo : lo + count]
+        m = int(sorted_width[min(a.size, lo + count) - 1])
         improved[chunk] = _apply_chunk(state, idx[chunk, :m], side[chunk, :m], a[chunk], b[chunk])
-        lo = hi
+        lo += count
     state.changed[a[improved]] = round_
     state.changed[b[improved & (b >= 0)]] = round_
     not_b = np.where(b >= 0, b, _EMPTY)
@@ -239,8 +250,9 @@ def kernighan_lin(
     Notes
     -----
     A round costs O(n k) for the cluster pairs and O(sum over pairs of (m_A + m_B)^2 d)
-    for the Gram matrices. Rounds stop when no pair changed, at ``rounds`` or ``deadline``;
-    a pair tried with no gain is tried again only after one of its clusters changed.
+    for the Gram matrices (pairs of more than ``MAX_WIDTH`` elements are skipped). Rounds
+    stop when no pair is left to try, at ``rounds`` or at ``deadline``; a pair tried with
+    no gain is tried again only after one of its clusters changed.
     Returns the canonical labels and the number of pairs improved.
     """
     if neighbours.shape[1] == 0 or rounds == 0:

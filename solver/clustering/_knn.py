@@ -31,7 +31,7 @@ EXACT_KNN_MAX = 20_000
 BLOCK_ENTRIES = 1 << 22
 """Entries of one block of the exact kNN products."""
 
-FLAT_MIN = 2_048
+FLAT_MIN = 1_024
 """From this many elements the exact kNN graph comes from faiss's flat index, if installed."""
 
 RERANK = 4
