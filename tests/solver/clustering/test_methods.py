@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pruneplan.solver.clustering import ClusterGroup, ClusteringProblem, cluster
+from pruneplan.solver.clustering._cost import canonical as factorised_canonical
 from pruneplan.solver.clustering._cost import cut_cost as factorised_cut
 from pruneplan.solver.clustering._gaec import gaec
 from pruneplan.solver.clustering._kl import _two_cluster, kernighan_lin
@@ -232,3 +233,19 @@ def test_knn_kernighan_lin_is_at_least_the_moves(seed: int) -> None:
     kl = multicut_knn(x, 0.3, k=5, kl=10)
     assert cut_cost(x, kl.labels, 0.3) <= cut_cost(x, moves.labels, 0.3) + 1e-9
     assert (kl.kl_pairs > 0) == (cut_cost(x, kl.labels, 0.3) < cut_cost(x, moves.labels, 0.3))
+
+
+def test_kernighan_lin_leaves_pairs_wider_than_max_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pruneplan.solver.clustering import _kl
+
+    x = redundant(2, 60, d=8, centers=6)
+    start = np.arange(60) % 20  # 20 clusters of 3, far from a good partition
+    full = knn_graph(x, 59)
+    monkeypatch.setattr(_kl, "MAX_WIDTH", 2)
+    same, pairs = kernighan_lin(x, start, full, 0.3, rounds=5, deadline=1e18)
+    assert pairs == 0
+    np.testing.assert_array_equal(same, factorised_canonical(start))
+    monkeypatch.setattr(_kl, "MAX_WIDTH", 1024)
+    better, pairs = kernighan_lin(x, start, full, 0.3, rounds=5, deadline=1e18)
+    assert pairs > 0
+    assert cut_cost(x, better, 0.3) < cut_cost(x, start, 0.3)
