@@ -1,9 +1,15 @@
-r"""Multicut on a k-nearest-neighbour candidate graph: kNN search, sparse GAEC, element moves.
+r"""Multicut on a k-nearest-neighbour candidate graph: kNN search, sparse GAEC, element moves,
+Kernighan-Lin.
 
 Candidate pairs come from the kNN graph of the features (largest inner products); the cost
 of a candidate pair of clusters is still the dense one,
 :math:`\langle S_A, S_B\rangle - \theta\, m_A m_B`, and the objective reported is the dense
-cut cost, so only the search is sparse.
+cut cost, so only the search is sparse. The Kernighan-Lin step is ours (`_kl`), on the
+dense cost: bioimage-cpp's ``KernighanLinMulticut`` can be warm-started from these labels,
+but it optimises the kNN graph's own edge costs, which ignore the repulsion of the pairs
+outside the graph; measured on the benchmark instances it joins too much and raises the
+dense cut cost (+0.003% at n = 10^3, +0.03% at 4,000 against complete-graph GAEC, where
+ours lowers it).
 """
 
 from __future__ import annotations
