@@ -174,8 +174,10 @@ class _Sparse:
         self.adj: list[set[int]] = [set(v_list[cut[i] : cut[i + 1]]) for i in range(n)]
         # first partners, all at once: the largest cost per node, ties to the lowest index
         values = edge_inner(features, u, v) - offset
-        order = np.lexsort((v, -values, u))
-        first = order[starts[:-1][starts[:-1] < starts[1:]]]
+        nonempty = starts[:-1] < starts[1:]
+        best = np.maximum.reduceat(values, starts[:-1][nonempty]) if u.size else values
+        hits = np.flatnonzero(values == np.repeat(best, np.diff(starts)[nonempty]))
+        first = hits[np.concatenate([hits[:1] == hits[:1], u[hits[1:]] != u[hits[:-1]]])]
         self.heap = [(-float(values[e]), int(u[e]), int(v[e]), 0, 0) for e in first.tolist()]
         heapq.heapify(self.heap)
 
