@@ -21,7 +21,7 @@ from ._cost import cut_cost, negative_part, representatives
 from ._elf import multicut_elf
 from ._gaec import gaec, partners
 from ._ilp import ILP_MAX_N, multicut_ilp
-from ._knn import knn_graph, multicut_knn
+from ._knn import NPROBE, knn_graph, multicut_knn
 from ._types import ClusteringProblem, ClusteringResult
 from ._validate import Group, Instance, validate_problem
 
@@ -67,12 +67,15 @@ def _knn(
     cache: Cache,
     k: int = 10,
     refine: int = 3,
-    nprobe: int = 8,
+    kl: int = 10,
+    nprobe: int = NPROBE,
 ) -> Solved:
     key = (id(x), k, nprobe)
     if key not in cache:
         cache[key] = knn_graph(x, k, nprobe=nprobe, seed=seed)
-    out = multicut_knn(x, offset, refine=refine, seed=seed, deadline=limit, neighbours=cache[key])
+    out = multicut_knn(
+        x, offset, refine=refine, kl=kl, seed=seed, deadline=limit, neighbours=cache[key]
+    )
     return Solved(out.labels, -math.inf, out.timed_out)
 
 
@@ -90,11 +93,13 @@ SEARCH = {"search_iter": Interval(1, 200, integer=True)}
 
 _K = Interval(1, 1024, integer=True)
 _NPROBE = Interval(1, 65536, integer=True)
+_ROUNDS = Interval(0, 1000, integer=True)
 
 METHODS: dict[str, Method] = {
     "gaec": Method(_gaec, SEARCH),
     "knn": Method(
-        _knn, {**SEARCH, "k": _K, "refine": Interval(0, 1000, integer=True), "nprobe": _NPROBE}
+        _knn,
+        {**SEARCH, "k": _K, "refine": _ROUNDS, "kl": _ROUNDS, "nprobe": _NPROBE},
     ),
     "ilp": Method(_ilp, SEARCH),
     "elf": Method(_elf, {**SEARCH, "kl": Interval(0, 1, integer=True), "k": _K, "nprobe": _NPROBE}),
@@ -265,8 +270,9 @@ def cluster(
     method : str
         ``"auto"`` (``"gaec"`` up to ``AUTO_DENSE_MAX`` elements per group, else ``"knn"``),
         ``"gaec"`` (dense GAEC, factorised), ``"knn"`` (GAEC on kNN candidates, then
-        element moves), ``"ilp"`` (exact, at most ``ILP_MAX_N`` elements), ``"elf"``
-        (bioimage-cpp's GAEC / Kernighan-Lin on the explicit graph; reference only).
+        element moves and Kernighan-Lin on the dense cost), ``"ilp"`` (exact, at most
+        ``ILP_MAX_N`` elements), ``"elf"`` (bioimage-cpp's GAEC / Kernighan-Lin on the
+        explicit graph; reference only).
     time_limit : float, optional
         Seconds; the best partition so far is returned with ``TIME_LIMIT``.
     seed : int
@@ -274,8 +280,9 @@ def cluster(
     progress : callable, optional
         Called with a `Progress` once with phase ``"done"`` at the end of a solve.
     **options
-        ``search_iter`` (bisection steps of the offset search), ``k``, ``refine``,
-        ``nprobe`` (``knn``), ``kl``, ``k``, ``nprobe`` (``elf``).
+        ``search_iter`` (bisection steps of the offset search), ``k``, ``refine`` (move
+        passes, 3), ``kl`` (Kernighan-Lin rounds, 10; 0 skips it), ``nprobe`` (``knn``),
+        ``kl`` (0 or 1), ``k``, ``nprobe`` (``elf``).
 
     Returns
     -------

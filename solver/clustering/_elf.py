@@ -7,7 +7,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._cost import canonical
-from ._knn import knn_graph
+from ._knn import NPROBE, knn_graph
 
 __all__ = ["ELF_DENSE_MAX", "explicit_graph", "multicut_elf"]
 
@@ -35,7 +35,7 @@ def explicit_graph(features: F64, offset: float, neighbours: I64 | None) -> tupl
 
 
 def multicut_elf(
-    features: F64, offset: float, *, kl: int = 0, k: int = 10, nprobe: int = 8, seed: int = 0
+    features: F64, offset: float, *, kl: int = 0, k: int = 10, nprobe: int = NPROBE, seed: int = 0
 ) -> I64:
     r"""bioimage-cpp's greedy additive contraction (then Kernighan-Lin if ``kl``).
 

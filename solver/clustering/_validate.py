@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .._checks import finite, fmt
+from .._checks import MAX_TOTAL, finite, fmt
 from .._errors import InvalidProblemError
 from ._types import ClusterGroup, ClusteringProblem
 
@@ -84,6 +84,33 @@ def _group(group: object, i: int) -> Group:
     return Group(group.name, features, importance)
 
 
+def _scale(features: F64) -> float:
+    r"""``(n max_i ||f_i||)^2``: it bounds every sum of products of features (the objective's
+    :math:`\lVert \sum_i f_i\rVert^2`, a cluster's :math:`\lVert S_C\rVert^2`) and the offset
+    search's :math:`\theta \binom{n}{2}`; computed without overflow, ``inf`` past float64."""
+    top = float(np.abs(features).max())
+    if top == 0.0:
+        return 0.0
+    total: float = top * float(np.linalg.norm(features / top, axis=1).max()) * features.shape[0]
+    return total * total  # Python floats: inf past the range, no error
+
+
+def _magnitudes(groups: tuple[Group, ...]) -> None:
+    """Products and sums of features stay finite: the running sum over groups of `_scale`
+    is at most `MAX_TOTAL` (the allocation family's rule); the group where it crosses is named."""
+    total = 0.0
+    for i, g in enumerate(groups):
+        total += _scale(g.features)
+        if not total <= MAX_TOTAL:
+            raise InvalidProblemError(
+                f"groups[{i}].features",
+                f"features whose (n * largest row norm)^2, summed over groups, is at most "
+                f"{MAX_TOTAL:g}",
+                f"{total:g} with group {g.name!r}",
+                "Scale the features down (the clustering is the same for f/c and offset/c^2).",
+            )
+
+
 def _per_group(value: object, groups: tuple[Group, ...], field: str) -> tuple[object, ...]:
     """A scalar for every group, or a mapping naming each group exactly once."""
     if not isinstance(value, Mapping):
@@ -107,7 +134,13 @@ def _offsets(value: object, groups: tuple[Group, ...]) -> tuple[float, ...]:
         is_num = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
         if not is_num or not math.isfinite(float(v)):  # type: ignore[arg-type]
             raise InvalidProblemError(field, "a finite number", fmt(v))
-        out.append(float(v))  # type: ignore[arg-type]
+        theta = float(v)  # type: ignore[arg-type]
+        if abs(theta) * 0.5 * g.n * g.n > MAX_TOTAL:
+            top = MAX_TOTAL / (0.5 * g.n * g.n)
+            raise InvalidProblemError(
+                field, f"a number in [-{top:g}, {top:g}] for {g.n} elements of {g.name!r}", fmt(v)
+            )
+        out.append(theta)
     return tuple(out)
 
 
@@ -160,6 +193,7 @@ def validate_problem(problem: ClusteringProblem) -> Instance:
                 f"groups[{i}].name", f"unique (groups[{seen[g.name]}] has it too)", repr(g.name)
             )
         seen[g.name] = i
+    _magnitudes(groups)
     given = [k for k in ("offset", "n_clusters", "keep_budget") if getattr(problem, k) is not None]
     if len(given) != 1:
         raise InvalidProblemError(

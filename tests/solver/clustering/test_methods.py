@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from pruneplan.solver.clustering import ClusterGroup, ClusteringProblem, cluster
+from pruneplan.solver.clustering._cost import canonical as factorised_canonical
 from pruneplan.solver.clustering._cost import cut_cost as factorised_cut
 from pruneplan.solver.clustering._gaec import gaec
-from pruneplan.solver.clustering._knn import knn_graph, multicut_knn
+from pruneplan.solver.clustering._kl import _two_cluster, kernighan_lin
+from pruneplan.solver.clustering._knn import knn_graph, multicut_knn, refine_moves
 
 from ._reference import brute_force, complete_gaec, cut_cost
 
@@ -114,7 +116,7 @@ def test_gaec_bound_is_the_negative_part() -> None:
 def test_knn_on_the_complete_candidate_graph_is_gaec() -> None:
     x = redundant(5, 40)
     full = knn_graph(x, 39)
-    out = multicut_knn(x, 0.4, neighbours=full, refine=0)
+    out = multicut_knn(x, 0.4, neighbours=full, refine=0, kl=0)
     np.testing.assert_array_equal(out.labels, gaec(x, 0.4).labels)
 
 
@@ -129,8 +131,8 @@ def test_knn_graph_is_exact_below_the_faiss_threshold() -> None:
 @pytest.mark.parametrize("seed", range(4), ids=lambda s: f"seed{s}")
 def test_element_moves_never_increase_the_cut(seed: int) -> None:
     x = redundant(seed, 200, d=16, centers=20)
-    plain = multicut_knn(x, 0.3, k=5, refine=0)
-    moved = multicut_knn(x, 0.3, k=5, refine=5)
+    plain = multicut_knn(x, 0.3, k=5, refine=0, kl=0)
+    moved = multicut_knn(x, 0.3, k=5, refine=5, kl=0)
     assert cut_cost(x, moved.labels, 0.3) <= cut_cost(x, plain.labels, 0.3) + 1e-9
     if moved.moves:
         assert cut_cost(x, moved.labels, 0.3) < cut_cost(x, plain.labels, 0.3)
@@ -184,3 +186,66 @@ def test_faiss_knn_graph_is_deterministic_and_close_to_exact(
     truth = np.argsort(-g, axis=1)[:, :5]
     recall = np.mean([len(set(r) & set(t)) / 5 for r, t in zip(a, truth, strict=True)])
     assert recall >= 0.8
+
+
+@pytest.mark.parametrize("seed", range(6), ids=lambda s: f"seed{s}")
+def test_two_cluster_gains_are_the_cut_cost_changes(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((9, 3))
+    labels = rng.integers(0, 2, 9)
+    offset = float(rng.normal(0.0, 0.5))
+    a, b = np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)
+    idx = np.concatenate([a, b, [-1, -1]])[None, :]  # two pads
+    side = np.concatenate([np.ones(a.size), -np.ones(b.size), [0.0, 0.0]])[None, :]
+    best, length, order, join = _two_cluster(x, idx, side, offset)
+    before = cut_cost(x, labels, offset)
+    np.testing.assert_allclose(join[0], before - cut_cost(x, np.zeros(9, int), offset), atol=1e-9)
+    moved = labels.copy()
+    moved[idx[0, order[0, : length[0]]]] ^= 1
+    np.testing.assert_allclose(best[0], before - cut_cost(x, moved, offset), atol=1e-9)
+    for t in range(9):  # the best prefix is the best of all prefixes of the sequence
+        prefix = labels.copy()
+        prefix[idx[0, order[0, : t + 1]]] ^= 1
+        assert before - cut_cost(x, prefix, offset) <= best[0] + 1e-9
+
+
+def test_kernighan_lin_never_increases_the_cut_and_beats_single_moves() -> None:
+    improved = 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((10, 3))
+        full = knn_graph(x, 9)
+        start, _ = refine_moves(x, rng.integers(0, 3, 10), full, 0.3, passes=50, deadline=1e18)
+        labels, pairs = kernighan_lin(x, start, full, 0.3, rounds=20, deadline=1e18)
+        assert cut_cost(x, labels, 0.3) <= cut_cost(x, start, 0.3) + 1e-9
+        if pairs:
+            assert cut_cost(x, labels, 0.3) < cut_cost(x, start, 0.3) - 1e-9
+            improved += 1
+        exact, _ = solve(x, 0.3, "ilp")
+        assert cut_cost(x, labels, 0.3) >= exact.objective - 1e-9
+    assert improved >= 2  # sequences and joins find what single moves cannot (2 of 20 here)
+
+
+@pytest.mark.parametrize("seed", range(3), ids=lambda s: f"seed{s}")
+def test_knn_kernighan_lin_is_at_least_the_moves(seed: int) -> None:
+    x = redundant(seed, 400, d=16, centers=40)
+    moves = multicut_knn(x, 0.3, k=5, kl=0)
+    kl = multicut_knn(x, 0.3, k=5, kl=10)
+    assert cut_cost(x, kl.labels, 0.3) <= cut_cost(x, moves.labels, 0.3) + 1e-9
+    assert (kl.kl_pairs > 0) == (cut_cost(x, kl.labels, 0.3) < cut_cost(x, moves.labels, 0.3))
+
+
+def test_kernighan_lin_leaves_pairs_wider_than_max_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pruneplan.solver.clustering import _kl
+
+    x = redundant(2, 60, d=8, centers=6)
+    start = np.arange(60) % 20  # 20 clusters of 3, far from a good partition
+    full = knn_graph(x, 59)
+    monkeypatch.setattr(_kl, "MAX_WIDTH", 2)
+    same, pairs = kernighan_lin(x, start, full, 0.3, rounds=5, deadline=1e18)
+    assert pairs == 0
+    np.testing.assert_array_equal(same, factorised_canonical(start))
+    monkeypatch.setattr(_kl, "MAX_WIDTH", 1024)
+    better, pairs = kernighan_lin(x, start, full, 0.3, rounds=5, deadline=1e18)
+    assert pairs > 0
+    assert cut_cost(x, better, 0.3) < cut_cost(x, start, 0.3)

@@ -111,7 +111,7 @@ def test_auto_resolves_by_size() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["_api", "_cost", "_gaec", "_ilp", "_knn", "_elf", "_types", "_validate"]
+    "module", ["_api", "_cost", "_gaec", "_ilp", "_knn", "_kl", "_elf", "_types", "_validate"]
 )
 def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(f"pruneplan.solver.clustering.{module}")

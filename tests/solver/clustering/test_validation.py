@@ -77,6 +77,21 @@ CASES = {
     "two modes": (problem(offset=0.0, n_clusters=1), "offset", "exactly one of"),
     "no mode": (ClusteringProblem([ClusterGroup("a", X)]), "offset", "exactly one of"),
     "not a problem": ("x", "problem", "a ClusteringProblem"),
+    "features near the float64 maximum": (
+        problem(groups=[ClusterGroup("a", np.full((4, 2), 1e308))]),
+        "groups[0].features",
+        "at most 1e+300; got inf with group 'a'",
+    ),
+    "features too large summed over groups": (
+        problem(groups=[ClusterGroup(g, np.full((4, 1), 2e149)) for g in "ab"]),  # 6.4e299 each
+        "groups[1].features",
+        "at most 1e+300; got 1.28e+300 with group 'b'",
+    ),
+    "offset times pairs overflows": (
+        problem(groups=[ClusterGroup("a", X)], offset=1e305),
+        "offset",
+        "[-2.22222e+299, 2.22222e+299] for 3 elements of 'a'; got 1e+305",
+    ),
 }
 
 
@@ -96,6 +111,7 @@ def test_bad_problem_names_the_field(name: str) -> None:
         ({"method": "gaec", "k": 3}, "options.k", "an option of method 'gaec'"),
         ({"method": "knn", "k": 0}, "options.k", "[1, 1024]"),
         ({"method": "knn", "refine": -1}, "options.refine", "[0, 1000]"),
+        ({"method": "knn", "kl": 1001}, "options.kl", "[0, 1000]"),
         ({"search_iter": 0}, "options.search_iter", "[1, 200]"),
         ({"time_limit": 0.0}, "options.time_limit", "(0, inf)"),
         ({"seed": -1}, "options.seed", "an integer"),
@@ -106,6 +122,15 @@ def test_bad_options(kwargs: dict[str, Any], field: str, words: str) -> None:
         cluster(problem(), **kwargs)
     assert info.value.field == field
     assert words in str(info.value)
+
+
+def test_large_features_just_inside_the_bound_give_a_finite_objective() -> None:
+    """(n * largest row norm)^2 = 3.2e297 passes; every sum and the objective stay finite."""
+    x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]]) * 1e148
+    for method in ("gaec", "knn", "ilp"):
+        result = cluster(ClusteringProblem([ClusterGroup("a", x)], n_clusters=2), method=method)
+        assert math.isfinite(result.objective)
+        np.testing.assert_array_equal(result.labels["a"], [0, 0, 1, 1])
 
 
 def test_ilp_refuses_large_groups() -> None:
