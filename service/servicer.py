@@ -86,6 +86,19 @@ def job_response(record: JobRecord) -> pb.GetJobResponse:
     )
 
 
+def _result(record: ResultRecord, plan: bytes | None) -> pb.ListJobResultsResponse:
+    """One result message: the stored plan of ``record``, or its error."""
+    if record.plan_id and plan is not None:
+        message = pb.ListJobResultsResponse(index=record.index)
+        message.response.MergeFromString(plan)
+        return message
+    error = pb.JobError(
+        code=record.error_code or "INTERNAL",
+        message=record.error_message or f"plan {record.plan_id!r} is missing from the store",
+    )
+    return pb.ListJobResultsResponse(index=record.index, error=error)
+
+
 class PruningServicer:
     """Thin: bytes -> request -> planner/store (off the loop) -> response."""
 
@@ -158,26 +171,23 @@ class PruningServicer:
         request = parse(pb.ListJobResultsRequest, data)
         sent: set[int] = set()
         while True:
-            record = await self.offload.light(self._job, request.job_id)
-            finished = record.state in (JOB_DONE, JOB_CANCELLED)
-            for result in await self.offload.light(self.jobs.store.results, request.job_id):
-                if result.index not in sent:
-                    sent.add(result.index)
-                    yield await self.offload.light(self._result, result)
-            if finished or not request.follow:
+            record, page = await self.offload.light(self._new_results, request.job_id, sent)
+            for message in page:
+                yield message
+            if record.state in (JOB_DONE, JOB_CANCELLED) or not request.follow:
                 return
             await asyncio.sleep(_FOLLOW_POLL_S)  # holds no thread while it waits
 
-    def _result(self, record: ResultRecord) -> pb.ListJobResultsResponse:
-        if record.plan_id:
-            response = self.planner.plan(record.plan_id)
-            if response is not None:
-                return pb.ListJobResultsResponse(index=record.index, response=response)
-        error = pb.JobError(
-            code=record.error_code or "INTERNAL",
-            message=record.error_message or f"plan {record.plan_id!r} is missing from the store",
-        )
-        return pb.ListJobResultsResponse(index=record.index, error=error)
+    def _new_results(
+        self, job_id: str, sent: set[int]
+    ) -> tuple[JobRecord, list[pb.ListJobResultsResponse]]:
+        """The job's state, then its results not in ``sent`` (added to it): one thread hop
+        and two store reads for all the results finished since the last look."""
+        record = self._job(job_id)
+        new = [r for r in self.jobs.store.results(job_id) if r.index not in sent]
+        plans = self.jobs.store.stored_plans([r.plan_id for r in new if r.plan_id])
+        sent.update(r.index for r in new)
+        return record, [_result(r, plans.get(r.plan_id)) for r in new]
 
     @errors.unary
     async def CancelJob(self, data: bytes, context: Context) -> pb.CancelJobResponse:
