@@ -117,6 +117,8 @@ class JobRunner:
         self.poll_s = poll_s
         self.max_attempts = max_attempts
         self._running: dict[int, _Chunk] = {}
+        self.recorded = 0
+        """Chunks recorded so far (result streams of this server wake up when it changes)."""
         self.first_chunk = first_chunk
         """Items per claim until a solve time is known."""
         self._per_item: float | None = None
@@ -224,6 +226,7 @@ class JobRunner:
                 self._running.pop(id(chunk), None)
             if done:
                 self.store.record_results(self.owner, done)
+                self.recorded += 1
             finished = {outcome.index for outcome in done}
             for claim in claims:
                 if claim.index not in finished:  # a no-op if the lease was lost

@@ -415,12 +415,12 @@ class PlanStore:
             found.update((str(plan_id), bytes(response)) for plan_id, response in rows)
         return found
 
-    def results(self, job_id: str) -> list[ResultRecord]:
-        """The finished items, by index."""
+    def results(self, job_id: str, start: int = 0) -> list[ResultRecord]:
+        """The finished items from index ``start`` on, by index."""
         rows = self._query(
             "SELECT idx, plan_id, error_code, error_message FROM job_items"
-            " WHERE job_id = ? AND finished = 1 ORDER BY idx",
-            (job_id,),
+            " WHERE job_id = ? AND idx >= ? AND finished = 1 ORDER BY idx",
+            (job_id, start),
         )
         return [ResultRecord(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
