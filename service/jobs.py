@@ -1,7 +1,8 @@
 """Batch jobs: persisted before `SubmitBatch` returns, solved in the background, resumable,
 shared by every server on the same store.
 
-Each server's `JobRunner` has ``concurrency`` workers that claim a chunk of items of one job
+Each server's `JobRunner` has ``concurrency`` workers (and `PREFETCH` more, which claim and
+prepare the next chunk while the solver processes are busy) that claim a chunk of items of one job
 at a time from the store under a lease (`PlanStore.claim_many`: owner id, expiry; one item at
 first, then about `CHUNK_S` of solving), solve them in one solver process one after the other,
 and record the results as the lease holder in one transaction with their plans, so each item is
@@ -40,6 +41,10 @@ MAX_CHUNK = 64
 """Items claimed and solved together: about `CHUNK_S` seconds of solving, at most `MAX_CHUNK`
 (one claim, one pipe message and one transaction for the lot instead of one per item; a
 small solve takes about a millisecond, its store round trips as long)."""
+
+PREFETCH = 1
+"""Worker threads beyond ``concurrency``: a chunk is claimed and prepared while the solver
+processes finish theirs, so none waits for the store between chunks."""
 
 POLL_S = 0.5
 """How often idle workers look for work (other servers' jobs, expired leases) and the watcher
@@ -96,7 +101,8 @@ def _failure(claim: Claim, exc: Exception) -> Outcome:
 
 
 class JobRunner:
-    """Runs the items of every job in the store, ``concurrency`` at a time on this server."""
+    """Runs the items of every job in the store, ``concurrency`` chunks at a time on this server
+    (``concurrency + prefetch`` claimed: the extra ones wait for a solver process, prepared)."""
 
     def __init__(
         self,
@@ -108,11 +114,13 @@ class JobRunner:
         poll_s: float = POLL_S,
         max_attempts: int = MAX_ATTEMPTS,
         first_chunk: int = 1,
+        prefetch: int = PREFETCH,
     ) -> None:
         self.planner = planner
         self.store = store
         self.owner = new_owner()
         self.concurrency = concurrency
+        self.prefetch = prefetch
         self.lease_s = lease_s
         self.poll_s = poll_s
         self.max_attempts = max_attempts
@@ -159,7 +167,7 @@ class JobRunner:
                 return
             self._threads = [
                 threading.Thread(target=self._work, name=f"job-{i}", daemon=True)
-                for i in range(self.concurrency)
+                for i in range(self.concurrency + self.prefetch)
             ]
             self._threads.append(
                 threading.Thread(target=self._watch, name="job-watch", daemon=True)
@@ -250,18 +258,22 @@ class JobRunner:
                 done.append(Outcome(claim.job_id, claim.index, plan_id=p.plan_id))
             else:
                 todo.append((claim, p))
-        start = time.monotonic()
         items = [(p.canonical, p.time_limit) for _, p in todo]
+        times = [time.monotonic()]
         try:
             for position, outcome in self.planner.pool.run_chunk(items, alive=alive):
+                times.append(time.monotonic())
                 claim, p = todo[position]
                 done.append(self._outcome(claim, p, outcome))
         except Exception:
             if not alive():
                 return  # cancelled, lease lost or shutting down: not results
             raise
-        if todo:
-            self._observe(len(todo), time.monotonic() - start)
+        # Solve times from the first outcome on (before it: waiting for a process, too).
+        if len(times) > 2:
+            self._observe(len(times) - 2, times[-1] - times[1])
+        elif len(times) == 2:
+            self._observe(1, times[1] - times[0])
 
     def _outcome(self, claim: Claim, prepared: Prepared, outcome: object) -> Outcome:
         if isinstance(outcome, Exception):
