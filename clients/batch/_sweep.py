@@ -143,8 +143,9 @@ def _budget_map(request: pb.SolveRequest) -> Any:
     if kind is None:
         raise ValueError(f"request {request.request_id!r} has no problem")
     message = getattr(request, kind)
-    if "budget" not in message.DESCRIPTOR.fields_by_name:
-        raise ValueError(f"{kind} problems have no budget to sweep")
+    field = message.DESCRIPTOR.fields_by_name.get("budget")
+    if field is None or field.message_type is None or not field.message_type.GetOptions().map_entry:
+        raise ValueError(f"{kind} problems have no budget map (resource -> total) to sweep")
     return message.budget
 
 

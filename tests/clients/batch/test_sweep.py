@@ -15,12 +15,13 @@ from pruneplan.clients.batch._sweep import (
     frontier,
     parse_budgets,
     plan_sweep,
+    sweep_requests,
 )
 from pruneplan.clients.cli import main
 from pruneplan.service import convert
 from pruneplan.v1 import pruning_service_pb2 as pb
 
-from ._examples import allocation_problem, selection_requests
+from ._examples import allocation_problem, selection_requests, transport_requests
 
 
 def _save(path: Path, seed: int) -> Path:
@@ -130,3 +131,10 @@ def test_selection_sweeps_as_fractions_of_its_totals() -> None:
     sweep = plan_sweep({"sel": request}, "flops", [0.25, 0.5])
     budgets = [point.total for point in sweep.points.values()]
     np.testing.assert_allclose(budgets, [0.25 * by_hand, 0.5 * by_hand])
+
+
+def test_a_family_without_a_budget_map_is_refused_by_name() -> None:
+    (request,) = transport_requests(1)
+    sweep = plan_sweep({"t": request}, "mass", [1.0], absolute=True)
+    with pytest.raises(ValueError, match="transport problems have no budget map"):
+        list(sweep_requests(sweep))
