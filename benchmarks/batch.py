@@ -80,9 +80,14 @@ def allocation(seed: int, layers: int, levels: int, method: str) -> pb.SolveRequ
     return convert.build_request(problem, convert.SolveArgs(method), request_id=f"a{seed}")
 
 
-def small(count: int) -> Iterator[pb.SolveRequest]:
+def small(count: int, first: int = 0) -> Iterator[pb.SolveRequest]:
     methods = itertools.cycle(SMALL_METHODS)
-    return (allocation(i, 8, 11, next(methods)) for i in range(count))
+    return (allocation(i, 8, 11, next(methods)) for i in range(first, first + count))
+
+
+WARM_FIRST = 10**6
+"""Seeds of the warm-up problems: none of the workloads' (the server must not have their
+plans before the timed run)."""
 
 
 def _mixed_allocation(seed: int) -> pb.SolveRequest:
@@ -308,7 +313,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     skip = set(filter(None, args.skip.split(",")))
     tmp = Path(tempfile.mkdtemp(prefix="pruneplan-batch-bench-"))
-    warm = write(tmp / "warm.jsonl", small(4 * cores))
+    warm = write(tmp / "warm.jsonl", small(4 * cores, WARM_FIRST))
     start = time.perf_counter()
     timed(warm, tmp / "warm-local.jsonl", workers=cores)
     startup = {"local_start_s": round(time.perf_counter() - start, 2)}

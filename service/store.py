@@ -510,7 +510,9 @@ class PlanStore:
         index order) to ``owner`` for ``lease_s`` seconds; ``[]`` if there are none.
 
         An item already claimed ``max_attempts`` times is recorded as ``ABORTED`` instead, and
-        the next one is tried. One transaction: of several servers, exactly one gets an item.
+        the next one is tried. An item claimed before (its server died holding it) is claimed
+        alone, so that the items of a chunk that killed its server are not aborted with it.
+        One transaction: of several servers, exactly one gets an item.
         """
         now = time.time()
         if not self._query(self._CLAIMABLE, (now,)):
@@ -534,9 +536,16 @@ class PlanStore:
                             " error_message = ? WHERE job_id = ? AND idx = ?",
                             (ABORTED, _abandoned(attempts), job_id, index),
                         )
-                    else:
-                        claims.append(Claim(job_id, int(index), bytes(request), attempts + 1))
-                start = int(items[-1][0]) + 1
+                        continue
+                    if attempts and claims:
+                        break  # claimed before by a server that died: it goes alone
+                    claims.append(Claim(job_id, int(index), bytes(request), attempts + 1))
+                    if attempts:
+                        break
+                else:
+                    start = int(items[-1][0]) + 1
+                    continue
+                break
             db.executemany(
                 "UPDATE job_items SET owner = ?, lease_expires = ?, attempts = attempts + 1"
                 " WHERE job_id = ? AND idx = ?",

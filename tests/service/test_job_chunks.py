@@ -66,6 +66,17 @@ def test_claim_many_aborts_spent_items_and_claims_past_them(store: PlanStore) ->
     assert (aborted.index, aborted.error_code) == (0, "ABORTED")
 
 
+def test_items_whose_server_died_are_claimed_alone(store: PlanStore) -> None:
+    """A chunk's server died: each of its items is retried alone (one that kills its server
+    must not take the others to ``ABORTED`` with it), the untouched ones in chunks again."""
+    store.create_job("j", [b"0", b"1", b"2", b"3"])
+    assert [c.index for c in store.claim_many("dead", 0.0, 3)] == [0, 1, 2]
+    assert [(c.index, c.attempt) for c in store.claim_many("s", 60.0, 4)] == [(0, 2)]
+    assert [(c.index, c.attempt) for c in store.claim_many("s", 60.0, 4)] == [(1, 2)]
+    assert [(c.index, c.attempt) for c in store.claim_many("s", 60.0, 4)] == [(2, 2)]
+    assert [(c.index, c.attempt) for c in store.claim_many("s", 60.0, 4)] == [(3, 1)]
+
+
 def test_record_results_is_one_transaction_for_the_lease_holder(store: PlanStore) -> None:
     store.create_job("j", [b"0", b"1", b"2"])
     mine = store.claim_many("me", 60.0, 2)
