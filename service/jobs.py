@@ -29,7 +29,7 @@ from pruneplan.v1 import pruning_service_pb2 as pb
 
 from . import errors
 from .planner import Planner, Prepared
-from .store import MAX_ATTEMPTS, Claim, Outcome, PlanStore
+from .store import MAX_ATTEMPTS, Claim, ItemOutcome, PlanStore
 
 log = logging.getLogger("pruneplan.service")
 
@@ -93,11 +93,11 @@ class _Chunk:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def _failure(claim: Claim, exc: Exception) -> Outcome:
+def _failure(claim: Claim, exc: Exception) -> ItemOutcome:
     """The error result of an item whose request or solve failed."""
     code = errors.code_name(exc)
     message = str(exc) if code != "INTERNAL" else errors.to_status(exc).message
-    return Outcome(claim.job_id, claim.index, error_code=code, error_message=message)
+    return ItemOutcome(claim.job_id, claim.index, error_code=code, error_message=message)
 
 
 class JobRunner:
@@ -226,7 +226,7 @@ class JobRunner:
         def alive() -> bool:
             return not (chunk.stop.is_set() or self._closed.is_set())
 
-        done: list[Outcome] = []
+        done: list[ItemOutcome] = []
         try:
             self._solve(claims, alive, done)
         finally:
@@ -241,7 +241,9 @@ class JobRunner:
                     with contextlib.suppress(Exception):
                         self.store.release(claim.job_id, claim.index, self.owner)
 
-    def _solve(self, claims: list[Claim], alive: Callable[[], bool], done: list[Outcome]) -> None:
+    def _solve(
+        self, claims: list[Claim], alive: Callable[[], bool], done: list[ItemOutcome]
+    ) -> None:
         """Outcomes into ``done``: cached plans at once, the other items solved in one chunk
         of the solver pool."""
         prepared: list[tuple[Claim, Prepared]] = []
@@ -255,7 +257,7 @@ class JobRunner:
         todo = []
         for claim, p in prepared:
             if p.plan_id in cached:
-                done.append(Outcome(claim.job_id, claim.index, plan_id=p.plan_id))
+                done.append(ItemOutcome(claim.job_id, claim.index, plan_id=p.plan_id))
             else:
                 todo.append((claim, p))
         items = [(p.canonical, p.time_limit) for _, p in todo]
@@ -275,14 +277,14 @@ class JobRunner:
         elif len(times) == 2:
             self._observe(1, times[1] - times[0])
 
-    def _outcome(self, claim: Claim, prepared: Prepared, outcome: object) -> Outcome:
+    def _outcome(self, claim: Claim, prepared: Prepared, outcome: object) -> ItemOutcome:
         if isinstance(outcome, Exception):
             return _failure(claim, outcome)
         try:
             response, stored = self.planner.response(prepared, outcome)  # type: ignore[arg-type]
         except Exception as exc:
             return _failure(claim, exc)
-        return Outcome(claim.job_id, claim.index, plan_id=response.plan_id, plan=stored)
+        return ItemOutcome(claim.job_id, claim.index, plan_id=response.plan_id, plan=stored)
 
     def _watch(self) -> None:
         """Renew the leases every ``lease_s / 3``; stop solves cancelled or lost elsewhere."""

@@ -40,8 +40,8 @@ __all__ = [
     "MAX_ATTEMPTS",
     "Claim",
     "HeldItem",
+    "ItemOutcome",
     "JobRecord",
-    "Outcome",
     "PlanStore",
     "ResultRecord",
     "SearchRow",
@@ -169,7 +169,7 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ItemOutcome:
     """What `PlanStore.record_results` records for one claimed item: a plan (its id, and the
     response to store under it unless ``plan`` is ``None``: stored already) or an error."""
 
@@ -381,7 +381,7 @@ class PlanStore:
         with self._transaction() as db:
             return db.execute(sql, args).rowcount == 1
 
-    def record_results(self, owner: str, outcomes: Sequence[Outcome]) -> int:
+    def record_results(self, owner: str, outcomes: Sequence[ItemOutcome]) -> int:
         """Store the plans of ``outcomes`` (first write of a plan id wins) and record each
         item's outcome once, all in one transaction, as `record_result` with ``owner`` would;
         how many items were recorded (those ``owner`` no longer holds are skipped)."""

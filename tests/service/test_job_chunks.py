@@ -13,7 +13,7 @@ from pruneplan.clients import Client, JobError
 from pruneplan.service import convert, pool
 from pruneplan.service.errors import DeadlineExceeded
 from pruneplan.service.pool import SolverPool
-from pruneplan.service.store import Outcome, PlanStore
+from pruneplan.service.store import ItemOutcome, PlanStore
 from pruneplan.solver import AllocationResult, Status
 from pruneplan.v1 import pruning_service_pb2 as pb
 
@@ -85,9 +85,9 @@ def test_record_results_is_one_transaction_for_the_lease_holder(store: PlanStore
     recorded = store.record_results(
         "me",
         [
-            Outcome("j", 0, plan_id="p0", plan=b"response0"),
-            Outcome("j", 1, error_code="INVALID_ARGUMENT", error_message="bad"),
-            Outcome("j", theirs.index, plan_id="p2", plan=b"response2"),  # not my lease
+            ItemOutcome("j", 0, plan_id="p0", plan=b"response0"),
+            ItemOutcome("j", 1, error_code="INVALID_ARGUMENT", error_message="bad"),
+            ItemOutcome("j", theirs.index, plan_id="p2", plan=b"response2"),  # not my lease
         ],
     )
     assert recorded == 2
@@ -98,7 +98,7 @@ def test_record_results_is_one_transaction_for_the_lease_holder(store: PlanStore
     # Plans are stored with the results (also one of an item not recorded: plans are by
     # content, the first write wins), and recording again changes nothing.
     assert store.stored_plans(["p0", "p2", "missing"]) == {"p0": b"response0", "p2": b"response2"}
-    assert store.record_results("me", [Outcome("j", 0, plan_id="px", plan=b"x")]) == 0
+    assert store.record_results("me", [ItemOutcome("j", 0, plan_id="px", plan=b"x")]) == 0
     assert store.results("j")[0].plan_id == "p0"
 
 
