@@ -6,15 +6,19 @@
 * Reference: one process solving the lines in a loop (parse, `solve_request`, write), the
   work each engine spreads. Targets: ``local`` >= 1.8x it on 2 cores; ``ray`` >= 80% of
   ``local`` (its start-up counted apart); ``server`` >= 70% of ``local`` (a server on
-  127.0.0.1 with one solver process per core; its start-up apart too).
+  127.0.0.1 in its own process, ``pruneplan serve``, with one solver process per core; its
+  start-up apart too). Each row also gives the CPU seconds of all the processes of the run
+  (wall times are only meaningful on a quiet machine; CPU compares on a busy one too).
 * Memory: peak RSS of a ``pruneplan batch`` driver for N and 4N lines (flat when streamed).
 
-``python benchmarks/batch.py [--quick] [--json PATH] [--skip ray,server]``; prints Markdown.
+``python benchmarks/batch.py [--quick] [--json PATH] [--skip ray,server] [--in-process-server]``;
+prints Markdown.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -32,11 +36,23 @@ from google.protobuf import json_format
 from pruneplan.clients.batch import run_batch
 from pruneplan.clients.batch._work import Outcome, Payload, Tag, solve_chunk
 from pruneplan.service import convert
-from pruneplan.solver import AllocationProblem, LayerProfile
+from pruneplan.solver import (
+    AllocationProblem,
+    ClusterGroup,
+    ClusteringProblem,
+    ItemGroup,
+    LayerProfile,
+    SelectionProblem,
+)
+from pruneplan.solver.transport import TransportProblem
 from pruneplan.v1 import pruning_service_pb2 as pb
 
 SMALL_METHODS = ("exact", "dp", "lagrangian", "uniform", "erk")
 MIXED_METHODS = ("exact", "dp", "lagrangian", "milp", "uniform", "erk")
+SELECTION_METHODS = ("exact", "greedy", "uniform", "global_threshold")
+TRANSPORT_METHODS = ("semi_dual",)
+"""The family's own solver; POT's (``sinkhorn``, ``smooth``) take 0.2-0.5 s on these."""
+CLUSTERING_METHODS = ("gaec", "knn")
 
 
 def allocation(seed: int, layers: int, levels: int, method: str) -> pb.SolveRequest:
@@ -64,9 +80,14 @@ def allocation(seed: int, layers: int, levels: int, method: str) -> pb.SolveRequ
     return convert.build_request(problem, convert.SolveArgs(method), request_id=f"a{seed}")
 
 
-def small(count: int) -> Iterator[pb.SolveRequest]:
+def small(count: int, first: int = 0) -> Iterator[pb.SolveRequest]:
     methods = itertools.cycle(SMALL_METHODS)
-    return (allocation(i, 8, 11, next(methods)) for i in range(count))
+    return (allocation(i, 8, 11, next(methods)) for i in range(first, first + count))
+
+
+WARM_FIRST = 10**6
+"""Seeds of the warm-up problems: none of the workloads' (the server must not have their
+plans before the timed run)."""
 
 
 def _mixed_allocation(seed: int) -> pb.SolveRequest:
@@ -75,14 +96,66 @@ def _mixed_allocation(seed: int) -> pb.SolveRequest:
     return allocation(10_000 + seed, int(rng.integers(10, 40)), int(rng.integers(11, 41)), method)
 
 
-MIX: dict[str, Callable[[int], pb.SolveRequest]] = {"allocation": _mixed_allocation}
+def _mixed_selection(seed: int) -> pb.SolveRequest:
+    """4-16 groups of 16-128 channels, FLOPs per channel, a FLOPs budget of 30-70%."""
+    rng = np.random.default_rng(20_000 + seed)
+    groups = []
+    for g in range(int(rng.integers(4, 17))):
+        n = int(rng.integers(16, 129))
+        flops = np.round(rng.uniform(1, 20)) * np.ones(n)
+        groups.append(ItemGroup(f"conv{g}", np.round(rng.random(n), 6), costs={"flops": flops}))
+    total = sum(float(group.costs["flops"].sum()) for group in groups)
+    problem = SelectionProblem(groups, {"flops": round(float(rng.uniform(0.3, 0.7)) * total)})
+    method = SELECTION_METHODS[seed % len(SELECTION_METHODS)]
+    return convert.build_request(problem, convert.SolveArgs(method), request_id=f"s{seed}")
+
+
+def _mixed_transport(seed: int) -> pb.SolveRequest:
+    """2-8 groups of 16-128 scores with FLOPs masses, a kept-mass budget of 30-70%."""
+    rng = np.random.default_rng(30_000 + seed)
+    sizes = rng.integers(16, 129, size=int(rng.integers(2, 9)))
+    scores = {f"conv{g}": np.round(rng.standard_normal(n), 6) for g, n in enumerate(sizes)}
+    weights = {f"conv{g}": np.full(n, float(g + 1)) for g, n in enumerate(sizes)}
+    total = sum(float(w.sum()) for w in weights.values())
+    method = TRANSPORT_METHODS[seed % len(TRANSPORT_METHODS)]
+    reg_type = ("entropy", "l2")[(seed // len(TRANSPORT_METHODS)) % 2]
+    problem = TransportProblem(
+        scores,
+        round(float(rng.uniform(0.3, 0.7)) * total, 3),
+        weights=weights,
+        reg=0.1,
+        reg_type=reg_type,
+    )
+    return convert.build_request(problem, convert.SolveArgs(method), request_id=f"t{seed}")
+
+
+def _mixed_clustering(seed: int) -> pb.SolveRequest:
+    """1-4 groups of 8-40 channels with 8-32 features, a third to two thirds kept."""
+    rng = np.random.default_rng(40_000 + seed)
+    groups, clusters = [], {}
+    for g in range(int(rng.integers(1, 5))):
+        n, d = int(rng.integers(8, 41)), int(rng.integers(8, 33))
+        groups.append(ClusterGroup(f"conv{g}", np.round(rng.standard_normal((n, d)), 6)))
+        clusters[f"conv{g}"] = max(1, int(n * rng.uniform(0.33, 0.67)))
+    problem = ClusteringProblem(groups, n_clusters=clusters)
+    method = CLUSTERING_METHODS[seed % len(CLUSTERING_METHODS)]
+    return convert.build_request(problem, convert.SolveArgs(method), request_id=f"c{seed}")
+
+
+MIX: dict[str, Callable[[int], pb.SolveRequest]] = {
+    "allocation": _mixed_allocation,
+    "selection": _mixed_selection,
+    "transport": _mixed_transport,
+    "clustering": _mixed_clustering,
+}
 """One request generator per family (``SolveRequest.problem`` field); `mixed` cycles over those
 the service has."""
 
 
 def mixed(count: int) -> Iterator[pb.SolveRequest]:
     families = [MIX[name] for name in convert.CODECS if name in MIX]
-    return (families[i % len(families)](i) for i in range(count))
+    k = len(families)
+    return (families[i % k](i // k) for i in range(count))
 
 
 def write(path: Path, requests: Iterable[pb.SolveRequest]) -> Path:
@@ -100,13 +173,42 @@ class InProcess:
             yield from solve_chunk([task])
 
 
-def timed(source: Path, out: Path, **options: Any) -> float:
+def tree_cpu_s() -> float:
+    """CPU seconds (user + system) of this process and every live descendant, with what they
+    reaped of theirs (pool processes, the server and its solver processes); this process's
+    alone where there is no ``/proc``."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return time.process_time()
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        cpu[pid] = sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
+    total, todo = 0.0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo += children.get(pid, [])
+    return total
+
+
+def timed(source: Path, out: Path, **options: Any) -> tuple[float, float]:
+    """Wall and CPU seconds (`tree_cpu_s`) of one `run_batch`."""
     out.unlink(missing_ok=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), tree_cpu_s()
     summary = run_batch(source, out, **options)
     seconds = time.perf_counter() - start
     assert summary.ok, summary.report()
-    return seconds
+    return seconds, tree_cpu_s() - cpu
 
 
 def start_ray(cores: int, warm: Path, out: Path) -> float:
@@ -126,14 +228,31 @@ def start_ray(cores: int, warm: Path, out: Path) -> float:
     return time.perf_counter() - start
 
 
-def start_server(cores: int, db: Path, warm: Path, out: Path) -> tuple[Any, str, float]:
-    from pruneplan.service.server import ServerConfig, create_server
+@contextlib.contextmanager
+def serving(cores: int, db: Path, in_process: bool) -> Iterator[str]:
+    """A server with one solver process per core, in its own process (``pruneplan serve``, as
+    it runs in production: its threads do not share the client's GIL) or in this one."""
+    if in_process:
+        from pruneplan.service.server import ServerConfig, create_server
 
-    start = time.perf_counter()
-    server, port = create_server(ServerConfig(db=db, workers=cores, grace_s=1.0))
-    target = f"127.0.0.1:{port}"
-    timed(warm, out, engine="server", server=target)
-    return server, target, time.perf_counter() - start
+        server, port = create_server(ServerConfig(db=db, workers=cores, grace_s=1.0))
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            server.stop(0).wait(30)
+        return
+    command = [sys.executable, "-m", "pruneplan.clients.cli", "serve", "--port", "0"]
+    command += ["--db", str(db), "--workers", str(cores)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if "serving on" not in line:
+            raise SystemExit(f"server did not start: {line!r}")
+        yield f"127.0.0.1:{int(line.rsplit(':', 1)[1])}"
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 _RSS = """
@@ -166,9 +285,10 @@ def workload(
     lines = sum(1 for _ in source.open())
     row: dict[str, Any] = {"workload": name, "lines": lines}
     for engine, options in engines.items():
-        seconds = timed(source, tmp / f"{name}-{engine}.jsonl", **options)
-        print(f"  {name} {engine}: {seconds:.2f} s", file=sys.stderr, flush=True)
+        seconds, cpu = timed(source, tmp / f"{name}-{engine}.jsonl", **options)
+        print(f"  {name} {engine}: {seconds:.2f} s, {cpu:.2f} s CPU", file=sys.stderr, flush=True)
         row[f"{engine}_s"] = round(seconds, 3)
+        row[f"{engine}_cpu_s"] = round(cpu, 3)
         row[f"{engine}_per_s"] = round(lines / seconds, 1)
     reference = row["single_s"]
     row["local_vs_single"] = round(reference / row["local_s"], 2)
@@ -183,12 +303,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes (smoke test)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--skip", default="", help="comma-separated engines to leave out")
+    parser.add_argument(
+        "--in-process-server",
+        action="store_true",
+        help="run the server in this process (sharing the client's GIL) instead of its own",
+    )
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     cores = os.cpu_count() or 1
     skip = set(filter(None, args.skip.split(",")))
     tmp = Path(tempfile.mkdtemp(prefix="pruneplan-batch-bench-"))
-    warm = write(tmp / "warm.jsonl", small(4 * cores))
+    warm = write(tmp / "warm.jsonl", small(4 * cores, WARM_FIRST))
     start = time.perf_counter()
     timed(warm, tmp / "warm-local.jsonl", workers=cores)
     startup = {"local_start_s": round(time.perf_counter() - start, 2)}
@@ -196,22 +321,21 @@ def main() -> None:
         "single": {"engine": InProcess()},
         "local": {"engine": "local", "workers": cores},
     }
-    server = None
-    if "ray" not in skip:
-        startup["ray_start_s"] = round(start_ray(cores, warm, tmp / "warm-ray.jsonl"), 2)
-        engines["ray"] = {"engine": "ray"}
-    if "server" not in skip:
-        server, target, seconds = start_server(cores, tmp / "plans.db", warm, tmp / "w.jsonl")
-        startup["server_start_s"] = round(seconds, 2)
-        engines["server"] = {"engine": "server", "server": target}
-    try:
+    with contextlib.ExitStack() as stack:
+        if "ray" not in skip:
+            startup["ray_start_s"] = round(start_ray(cores, warm, tmp / "warm-ray.jsonl"), 2)
+            engines["ray"] = {"engine": "ray"}
+        if "server" not in skip:
+            start = time.perf_counter()
+            db = tmp / "plans.db"
+            target = stack.enter_context(serving(cores, db, args.in_process_server))
+            timed(warm, tmp / "warm-server.jsonl", engine="server", server=target)
+            startup["server_start_s"] = round(time.perf_counter() - start, 2)
+            engines["server"] = {"engine": "server", "server": target}
         rows = [
             workload("small", write(tmp / "small.jsonl", small(20_000 // scale)), tmp, engines),
             workload("mixed", write(tmp / "mixed.jsonl", mixed(2_000 // scale)), tmp, engines),
         ]
-    finally:
-        if server is not None:
-            server.stop(0).wait(30)
     n = 2_000 // scale
     memory = {
         "rss_mib_n": round(driver_rss_mib(write(tmp / "m1.jsonl", small(n)), tmp / "o1.jsonl"), 1),
@@ -239,6 +363,10 @@ def report(
             f"{e}/local {row[f'{e}_vs_local']:.0%}" for e in ("ray", "server") if e in engines
         ]
         print(f"| {row['workload']} | {row['lines']:,} | {rates} | {', '.join(ratios)} |")
+    print("\nCPU seconds (every process of the run: driver, pool, server, solvers):")
+    for row in rows:
+        cpu = ", ".join(f"{e} {row[f'{e}_cpu_s']:.2f}" for e in engines)
+        print(f"- {row['workload']}: {cpu}")
     print(f"\n{cores} cores; start-up (s, apart from the rows): {startup}")
     print(
         f"driver peak RSS: {memory['rss_mib_n']} MiB for {memory['n']:,} lines, "

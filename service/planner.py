@@ -181,6 +181,18 @@ class Planner:
         raise AssertionError("events() ends with a result")
 
     def _finish(self, prepared: Prepared, outcome: worker.Outcome) -> pb.SolveResponse:
+        response, mine = self.response(prepared, outcome)
+        self.store.put_plan(response.plan_id, mine)
+        stored = self.store.get_plan(response.plan_id)  # an identical solve may have won the race
+        if stored is None or stored == mine:
+            return response
+        return pb.SolveResponse.FromString(stored)
+
+    def response(
+        self, prepared: Prepared, outcome: worker.Outcome
+    ) -> tuple[pb.SolveResponse, bytes]:
+        """The response of a solve's outcome and the bytes to store it as (not stored yet);
+        raises `InvalidProblemError` or `RuntimeError` for an outcome that is an error."""
         kind = outcome[0]
         if kind == "invalid":
             field, allowed, got, hint, label = (str(x) for x in outcome[1:])
@@ -197,12 +209,7 @@ class Planner:
             # but kept under its own id so GetPlan finds it.
             response.plan_id = convert.plan_key(prepared.canonical + payload, self.solver_version)
         self.metrics.observe_solve(response.certificate.method, response.certificate.solve_time_s)
-        mine = response.SerializeToString(deterministic=True)
-        self.store.put_plan(response.plan_id, mine)
-        stored = self.store.get_plan(response.plan_id)  # an identical solve may have won the race
-        if stored is None or stored == mine:
-            return response
-        return pb.SolveResponse.FromString(stored)
+        return response, response.SerializeToString(deterministic=True)
 
 
 def _finite_or_nan(value: float) -> float:

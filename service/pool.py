@@ -32,10 +32,11 @@ import multiprocessing
 import sys
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
+from typing import TypeVar
 
 from pruneplan.solver import Progress
 
@@ -47,6 +48,8 @@ KILL_SLACK_S = 1.0
 """A solve with time limit ``t`` is killed ``KILL_FACTOR * t + KILL_SLACK_S`` seconds after its
 process got it: room to return the best plan found (the solver stops itself at ``t``)."""
 
+T = TypeVar("T")
+
 _POLL_S = 0.05
 """How often a waiting or running task checks whether it was stopped (not a latency: a free
 process or a finished solve wakes the caller at once)."""
@@ -54,6 +57,15 @@ process or a finished solve wakes the caller at once)."""
 
 def _always() -> bool:
     return True
+
+
+def _drain(steps: Generator[None, None, T]) -> T:
+    """Run a generator that yields only ticks (``None``) to its end; its return value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
 
 
 def kill_after(time_limit: float | None) -> float | None:
@@ -309,6 +321,59 @@ class SolverPool:
             raise
         self._put(process)
         yield message
+
+    def run_chunk(
+        self, items: Sequence[tuple[bytes, float | None]], *, alive: Callable[[], bool] = _always
+    ) -> Iterator[tuple[int, worker.Outcome | Exception]]:
+        """Solve a chunk of batch items ``(payload, time_limit)`` in one solver process, one
+        after the other, without a deadline: ``(position, outcome)`` as each one finishes
+        (waits for an admission slot and a process; one pipe message out for the chunk).
+
+        An item killed past its time limit (`kill_after`, counted from the previous item's
+        outcome) or whose process died ends the chunk with ``(position, error)``; the items
+        after it are not run. ``alive`` turning false, or the pool closing, raises `Cancelled`
+        or `Unavailable` (the outcomes yielded so far stand).
+        """
+        if not items:
+            return
+        self.admit(wait=True)
+        task = SolveTask(b"", None, alive, reports=False)
+        try:
+            process = _drain(self._acquire(task, math.inf))
+            task.started = True
+            yield from self._exchange_chunk(process, task, items)
+        finally:
+            self._slots.release()
+
+    def _exchange_chunk(
+        self, process: _Process, task: SolveTask, items: Sequence[tuple[bytes, float | None]]
+    ) -> Iterator[tuple[int, worker.Outcome | Exception]]:
+        position = 0
+        try:
+            process.conn.send([(payload, None) for payload, _ in items])
+            for position, (_, time_limit) in enumerate(items):
+                task.time_limit = time_limit
+                grace = kill_after(time_limit)
+                task.solve_deadline = None if grace is None else time.monotonic() + grace
+                while not process.conn.poll(_POLL_S):
+                    self._check(task)
+                message: worker.Message = process.conn.recv()
+                if position == len(items) - 1:
+                    break
+                yield position, message  # type: ignore[misc]
+        except DeadlineExceeded as exc:  # the solve outlived its time limit
+            self._retire(process)
+            yield position, exc
+            return
+        except (EOFError, OSError):
+            self._retire(process)
+            yield position, Unavailable("the solver process died; retry")
+            return
+        except BaseException:  # stopped, closing, or the caller went away mid-chunk
+            self._retire(process)
+            raise
+        self._put(process)
+        yield position, message  # type: ignore[misc]
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop every task and process."""

@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import grpc
@@ -45,6 +45,9 @@ _JOB_STATES = {
     JOB_CANCELLED: pb.JOB_STATE_CANCELLED,
 }
 _FOLLOW_POLL_S = 0.1
+"""How often a following ListJobResults looks for results recorded by other servers."""
+_FOLLOW_TICK_S = 0.01
+"""How often it looks whether this server's runner recorded results (a counter, no I/O)."""
 M = TypeVar("M", bound=Message)
 
 
@@ -84,6 +87,33 @@ def job_response(record: JobRecord) -> pb.GetJobResponse:
         failed=record.failed,
         created_at=created,
     )
+
+
+class _Sent:
+    """The indexes a result stream sent: all below ``low``, and those in ``above``."""
+
+    def __init__(self) -> None:
+        self.low = 0
+        self.above: set[int] = set()
+
+    def add(self, indexes: Iterable[int]) -> None:
+        self.above.update(indexes)
+        while self.low in self.above:  # results come roughly in index order: a short walk
+            self.above.discard(self.low)
+            self.low += 1
+
+
+def _result(record: ResultRecord, plan: bytes | None) -> pb.ListJobResultsResponse:
+    """One result message: the stored plan of ``record``, or its error."""
+    if record.plan_id and plan is not None:
+        message = pb.ListJobResultsResponse(index=record.index)
+        message.response.MergeFromString(plan)
+        return message
+    error = pb.JobError(
+        code=record.error_code or "INTERNAL",
+        message=record.error_message or f"plan {record.plan_id!r} is missing from the store",
+    )
+    return pb.ListJobResultsResponse(index=record.index, error=error)
 
 
 class PruningServicer:
@@ -156,28 +186,34 @@ class PruningServicer:
         self, data: bytes, context: Context
     ) -> AsyncIterator[pb.ListJobResultsResponse]:
         request = parse(pb.ListJobResultsRequest, data)
-        sent: set[int] = set()
+        sent = _Sent()
         while True:
-            record = await self.offload.light(self._job, request.job_id)
-            finished = record.state in (JOB_DONE, JOB_CANCELLED)
-            for result in await self.offload.light(self.jobs.store.results, request.job_id):
-                if result.index not in sent:
-                    sent.add(result.index)
-                    yield await self.offload.light(self._result, result)
-            if finished or not request.follow:
+            recorded = self.jobs.recorded
+            record, page = await self.offload.light(self._new_results, request.job_id, sent)
+            for message in page:
+                yield message
+            if record.state in (JOB_DONE, JOB_CANCELLED) or not request.follow:
                 return
-            await asyncio.sleep(_FOLLOW_POLL_S)  # holds no thread while it waits
+            await self._recorded_since(recorded)  # holds no thread while it waits
 
-    def _result(self, record: ResultRecord) -> pb.ListJobResultsResponse:
-        if record.plan_id:
-            response = self.planner.plan(record.plan_id)
-            if response is not None:
-                return pb.ListJobResultsResponse(index=record.index, response=response)
-        error = pb.JobError(
-            code=record.error_code or "INTERNAL",
-            message=record.error_message or f"plan {record.plan_id!r} is missing from the store",
-        )
-        return pb.ListJobResultsResponse(index=record.index, error=error)
+    async def _recorded_since(self, count: int) -> None:
+        """Return once this server recorded results after ``count``, or after
+        `_FOLLOW_POLL_S` (results recorded by other servers on the same store)."""
+        for _ in range(round(_FOLLOW_POLL_S / _FOLLOW_TICK_S)):
+            await asyncio.sleep(_FOLLOW_TICK_S)
+            if self.jobs.recorded != count:
+                return
+
+    def _new_results(
+        self, job_id: str, sent: _Sent
+    ) -> tuple[JobRecord, list[pb.ListJobResultsResponse]]:
+        """The job's state, then its results not sent yet (now marked sent): one thread hop
+        and three store reads for all the results finished since the last look."""
+        record = self._job(job_id)
+        new = [r for r in self.jobs.store.results(job_id, sent.low) if r.index not in sent.above]
+        plans = self.jobs.store.stored_plans([r.plan_id for r in new if r.plan_id])
+        sent.add(r.index for r in new)
+        return record, [_result(r, plans.get(r.plan_id)) for r in new]
 
     @errors.unary
     async def CancelJob(self, data: bytes, context: Context) -> pb.CancelJobResponse:

@@ -40,6 +40,7 @@ __all__ = [
     "MAX_ATTEMPTS",
     "Claim",
     "HeldItem",
+    "ItemOutcome",
     "JobRecord",
     "PlanStore",
     "ResultRecord",
@@ -108,6 +109,9 @@ as ``ABORTED``: a request that kills or outlives every server is not run forever
 
 ABORTED = "ABORTED"
 
+_IN_LIMIT = 500
+"""Values per ``IN (...)`` list (SQLite allows 999 parameters in older builds)."""
+
 
 class StoreError(ValueError):
     """The store file cannot be used; the message names ``--db PATH`` and what is wrong."""
@@ -162,6 +166,19 @@ class Claim:
     request: bytes
     attempt: int
     """1 for the first claim; more after servers died while working on it."""
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What `PlanStore.record_results` records for one claimed item: a plan (its id, and the
+    response to store under it unless ``plan`` is ``None``: stored already) or an error."""
+
+    job_id: str
+    index: int
+    plan_id: str = ""
+    plan: bytes | None = None
+    error_code: str = ""
+    error_message: str = ""
 
 
 @dataclass(frozen=True)
@@ -364,12 +381,46 @@ class PlanStore:
         with self._transaction() as db:
             return db.execute(sql, args).rowcount == 1
 
-    def results(self, job_id: str) -> list[ResultRecord]:
-        """The finished items, by index."""
+    def record_results(self, owner: str, outcomes: Sequence[ItemOutcome]) -> int:
+        """Store the plans of ``outcomes`` (first write of a plan id wins) and record each
+        item's outcome once, all in one transaction, as `record_result` with ``owner`` would;
+        how many items were recorded (those ``owner`` no longer holds are skipped)."""
+        now = time.time()
+        plans = [(o.plan_id, o.plan, now) for o in outcomes if o.plan is not None]
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO plans (plan_id, response, created_at) VALUES (?, ?, ?)",
+                plans,
+            )
+            recorded = 0
+            for o in outcomes:
+                recorded += db.execute(
+                    "UPDATE job_items SET finished = 1, plan_id = ?, error_code = ?,"
+                    " error_message = ? WHERE job_id = ? AND idx = ? AND finished = 0"
+                    " AND owner = ?",
+                    (o.plan_id, o.error_code, o.error_message, o.job_id, o.index, owner),
+                ).rowcount
+        return recorded
+
+    def stored_plans(self, plan_ids: Sequence[str]) -> dict[str, bytes]:
+        """The stored responses of those of ``plan_ids`` the store has."""
+        found: dict[str, bytes] = {}
+        unique = list(dict.fromkeys(plan_ids))
+        for start in range(0, len(unique), _IN_LIMIT):
+            part = unique[start : start + _IN_LIMIT]
+            marks = ",".join("?" * len(part))
+            rows = self._query(
+                f"SELECT plan_id, response FROM plans WHERE plan_id IN ({marks})", part
+            )
+            found.update((str(plan_id), bytes(response)) for plan_id, response in rows)
+        return found
+
+    def results(self, job_id: str, start: int = 0) -> list[ResultRecord]:
+        """The finished items from index ``start`` on, by index."""
         rows = self._query(
             "SELECT idx, plan_id, error_code, error_message FROM job_items"
-            " WHERE job_id = ? AND finished = 1 ORDER BY idx",
-            (job_id,),
+            " WHERE job_id = ? AND idx >= ? AND finished = 1 ORDER BY idx",
+            (job_id, start),
         )
         return [ResultRecord(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
@@ -441,42 +492,66 @@ class PlanStore:
 
     def claim(self, owner: str, lease_s: float, max_attempts: int = MAX_ATTEMPTS) -> Claim | None:
         """Lease the oldest unfinished item nobody holds (or whose lease expired) to ``owner``
-        for ``lease_s`` seconds; ``None`` if there is none.
+        for ``lease_s`` seconds; ``None`` if there is none (`claim_many` of one item)."""
+        claims = self.claim_many(owner, lease_s, 1, max_attempts)
+        return claims[0] if claims else None
+
+    # The claimable items of one job from an index on, in index order.
+    _CLAIMABLE_OF_JOB = (
+        "SELECT idx, attempts, request FROM job_items INDEXED BY job_items_open"
+        " WHERE job_id = ? AND idx >= ? AND finished = 0 AND (owner = '' OR lease_expires < ?)"
+        " ORDER BY idx LIMIT ?"
+    )
+
+    def claim_many(
+        self, owner: str, lease_s: float, count: int, max_attempts: int = MAX_ATTEMPTS
+    ) -> list[Claim]:
+        """Lease up to ``count`` unfinished items of the oldest job with claimable items (in
+        index order) to ``owner`` for ``lease_s`` seconds; ``[]`` if there are none.
 
         An item already claimed ``max_attempts`` times is recorded as ``ABORTED`` instead, and
-        the next one is tried. One transaction: of several servers, exactly one gets an item.
+        the next one is tried. An item claimed before (its server died holding it) is claimed
+        alone, so that the items of a chunk that killed its server are not aborted with it.
+        One transaction: of several servers, exactly one gets an item.
         """
         now = time.time()
         if not self._query(self._CLAIMABLE, (now,)):
-            return None  # the common idle case: a read, no write lock
+            return []  # the common idle case: a read, no write lock
+        claims: list[Claim] = []
         with self._transaction() as db:
-            while True:
-                rows = db.execute(self._CLAIMABLE, (now,)).fetchall()
-                if not rows:
-                    return None
-                job_id, index = str(rows[0][0]), int(rows[0][1])
-                attempts = int(
-                    db.execute(
-                        "SELECT attempts FROM job_items WHERE job_id = ? AND idx = ?",
-                        (job_id, index),
-                    ).fetchone()[0]
-                )
-                if attempts < max_attempts:
+            rows = db.execute(self._CLAIMABLE, (now,)).fetchall()
+            if not rows:
+                return []
+            job_id, start = str(rows[0][0]), int(rows[0][1])
+            while len(claims) < count:
+                items = db.execute(
+                    self._CLAIMABLE_OF_JOB, (job_id, start, now, count - len(claims))
+                ).fetchall()
+                if not items:
                     break
-                db.execute(
-                    "UPDATE job_items SET finished = 1, error_code = ?, error_message = ?"
-                    " WHERE job_id = ? AND idx = ?",
-                    (ABORTED, _abandoned(attempts), job_id, index),
-                )
-            db.execute(
+                for index, attempts, request in items:
+                    if attempts >= max_attempts:
+                        db.execute(
+                            "UPDATE job_items SET finished = 1, error_code = ?,"
+                            " error_message = ? WHERE job_id = ? AND idx = ?",
+                            (ABORTED, _abandoned(attempts), job_id, index),
+                        )
+                        continue
+                    if attempts and claims:
+                        break  # claimed before by a server that died: it goes alone
+                    claims.append(Claim(job_id, int(index), bytes(request), attempts + 1))
+                    if attempts:
+                        break
+                else:
+                    start = int(items[-1][0]) + 1
+                    continue
+                break
+            db.executemany(
                 "UPDATE job_items SET owner = ?, lease_expires = ?, attempts = attempts + 1"
                 " WHERE job_id = ? AND idx = ?",
-                (owner, now + lease_s, job_id, index),
+                [(owner, now + lease_s, c.job_id, c.index) for c in claims],
             )
-            request = db.execute(
-                "SELECT request FROM job_items WHERE job_id = ? AND idx = ?", (job_id, index)
-            ).fetchone()[0]
-        return Claim(job_id, index, bytes(request), attempts + 1)
+        return claims
 
     def renew(self, owner: str, lease_s: float) -> int:
         """Extend every lease ``owner`` holds to ``lease_s`` seconds from now; how many."""

@@ -67,7 +67,9 @@ def run_one(
 
 def serve(conn: Connection) -> None:
     """Process main loop: receive ``(payload, time_limit, reports)``, send progress reports (if
-    ``reports``) and the outcome; ``None`` stops."""
+    ``reports``) and the outcome; or a list of ``(payload, time_limit)`` (a chunk of batch
+    items), send each one's outcome as it finishes, without progress reports; ``None`` stops.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     quiet.silence_stdout()
@@ -78,5 +80,9 @@ def serve(conn: Connection) -> None:
             return
         if task is None:
             return
+        if isinstance(task, list):
+            for payload, time_limit in task:
+                conn.send(run_one(payload, time_limit))
+            continue
         payload, time_limit, reports = task
         conn.send(run_one(payload, time_limit, RateLimited(conn.send) if reports else None))

@@ -21,7 +21,11 @@ from ._work import BatchError, Chunker, Outcome, Payload, Tag, encode_outcome, p
 from ._work import parse_payload as _parse
 
 CHUNK_TASKS = 1_000
-"""Requests per job: under the server's default ``--max-batch`` (10,000); halved on refusal."""
+"""Requests per job at most: under the server's default ``--max-batch`` (10,000); halved for
+good on refusal."""
+FIRST_TASKS = 64
+"""Requests in the first job; each next one twice as many, up to `CHUNK_TASKS`: the server
+starts solving after a few lines are parsed, not a thousand."""
 JOBS_IN_FLIGHT = 2
 """Jobs submitted ahead of the one being streamed, so the server never waits for the client."""
 
@@ -55,13 +59,16 @@ class ServerEngine:
     def __init__(self, target: str, chunk_tasks: int = CHUNK_TASKS, **client: Any) -> None:
         self.target = target
         self.client_kwargs = client
+        self.chunk_tasks = chunk_tasks
+        """The largest job; made smaller for good when the server refuses a job's size."""
         self._chunker = Chunker(0.0, chunk_tasks, fixed=chunk_tasks, max_bytes=64 << 20)
-        """Fixed-size chunks, made smaller for good when the server refuses a job's size."""
 
     def run(self, tasks: Iterable[tuple[Tag, Payload]]) -> Iterator[tuple[Tag, Outcome]]:
         with Client(self.target, **self.client_kwargs) as client:
             jobs: deque[_Job] = deque()
+            self._chunker.size = min(FIRST_TASKS, self.chunk_tasks)
             for chunk in self._chunker.chunks(tasks):
+                self._chunker.size = min(2 * self._chunker.size, self.chunk_tasks)
                 good: list[tuple[Tag, pb.SolveRequest, bool]] = []
                 for tag, payload in chunk:
                     try:
@@ -87,7 +94,8 @@ class ServerEngine:
             if exc.field != "requests" or len(items) == 1:
                 raise
             half = len(items) // 2
-            self._chunker.size = min(self._chunker.size, max(1, half))  # the next jobs too
+            self.chunk_tasks = min(self.chunk_tasks, max(1, half))  # the next jobs too
+            self._chunker.size = min(self._chunker.size, self.chunk_tasks)
             yield from self._submit(client, items[:half])
             yield from self._submit(client, items[half:])
             return

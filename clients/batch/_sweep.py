@@ -38,7 +38,23 @@ def _allocation_totals(problem: Any) -> dict[str, float]:
     return totals
 
 
-TOTALS: dict[str, Callable[[Any], Mapping[str, float]]] = {"allocation": _allocation_totals}
+def _selection_totals(problem: Any) -> dict[str, float]:
+    """Per resource, what every group costs keeping all its items (the per-item costs summed,
+    or the last entry of a by-count table)."""
+    totals: dict[str, float] = {}
+    for group in problem.groups:
+        full = {name: float(np.sum(cost)) for name, cost in (group.costs or {}).items()}
+        for name, table in (group.cost_by_count or {}).items():
+            full[name] = float(np.asarray(table, dtype=float)[-1])
+        for resource, cost in full.items():
+            totals[resource] = totals.get(resource, 0.0) + cost
+    return totals
+
+
+TOTALS: dict[str, Callable[[Any], Mapping[str, float]]] = {
+    "allocation": _allocation_totals,
+    "selection": _selection_totals,
+}
 """The unpruned total of each resource, by ``SolveRequest.problem`` field (what a budget
 fraction is a fraction of)."""
 
@@ -127,8 +143,9 @@ def _budget_map(request: pb.SolveRequest) -> Any:
     if kind is None:
         raise ValueError(f"request {request.request_id!r} has no problem")
     message = getattr(request, kind)
-    if "budget" not in message.DESCRIPTOR.fields_by_name:
-        raise ValueError(f"{kind} problems have no budget to sweep")
+    field = message.DESCRIPTOR.fields_by_name.get("budget")
+    if field is None or field.message_type is None or not field.message_type.GetOptions().map_entry:
+        raise ValueError(f"{kind} problems have no budget map (resource -> total) to sweep")
     return message.budget
 
 

@@ -9,12 +9,19 @@ import numpy as np
 import pytest
 from google.protobuf import json_format
 
-from pruneplan.clients.batch._sweep import _allocation_totals, frontier, parse_budgets, plan_sweep
+from pruneplan.clients.batch._sweep import (
+    _allocation_totals,
+    _selection_totals,
+    frontier,
+    parse_budgets,
+    plan_sweep,
+    sweep_requests,
+)
 from pruneplan.clients.cli import main
 from pruneplan.service import convert
 from pruneplan.v1 import pruning_service_pb2 as pb
 
-from ._examples import allocation_problem
+from ._examples import allocation_problem, selection_requests, transport_requests
 
 
 def _save(path: Path, seed: int) -> Path:
@@ -112,3 +119,22 @@ def test_absolute_budgets_and_unknown_resource(tmp_path: Path) -> None:
     assert [float(r["budget_total"]) for r in rows] == [300.0, 600.0]
     argv = ["sweep", str(path), "--budget", "latency=0.5", "--out-dir", str(out)]
     assert main([*argv, "--no-progress"]) == 2
+
+
+def test_selection_sweeps_as_fractions_of_its_totals() -> None:
+    """A selection problem's budgets are fractions of keeping every item (summed by hand)."""
+    (request,) = selection_requests(1, seed=3)
+    _, problem, _ = convert.parse_request(request)
+    totals = _selection_totals(problem)
+    by_hand = sum(float(np.sum(group.costs["flops"])) for group in problem.groups)
+    np.testing.assert_allclose(totals["flops"], by_hand)
+    sweep = plan_sweep({"sel": request}, "flops", [0.25, 0.5])
+    budgets = [point.total for point in sweep.points.values()]
+    np.testing.assert_allclose(budgets, [0.25 * by_hand, 0.5 * by_hand])
+
+
+def test_a_family_without_a_budget_map_is_refused_by_name() -> None:
+    (request,) = transport_requests(1)
+    sweep = plan_sweep({"t": request}, "mass", [1.0], absolute=True)
+    with pytest.raises(ValueError, match="transport problems have no budget map"):
+        list(sweep_requests(sweep))
