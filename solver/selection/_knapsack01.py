@@ -17,9 +17,9 @@ touching the core it is solved by Pisinger's state search, vectorised: items joi
 :math:`|r_i|`, each state (cost, value) is the incumbent solution with some core items flipped,
 dominated states and states with :math:`v + \lambda (B - c) \le z` are dropped. With several
 resources (multipliers by sifting) and no side constraint touching the core it is searched by
-`_multi.state_search` (exact when it ends within its state limit; else its best selection
-shrinks the core, once more). Otherwise, or when that search gives up, the core goes to HiGHS
-with every side constraint (`_milp.solve_reduced`).
+`_multi.state_search` (exact when the core is small and the search ends within its state
+limit; else its best selection shrinks the core, once more). Otherwise, or when that search
+gives up, the core goes to HiGHS with every side constraint (`_milp.solve_reduced`).
 
 References
 ----------
@@ -51,6 +51,9 @@ BUDGET_SLACK = 1e-12
 
 SEARCH_ROUNDS = 2
 """State searches over ever smaller cores (several resources) before HiGHS takes the core."""
+SEARCH_HEAD = 400
+"""Core items (smallest ``|r|`` first) the state search decides; the rest keep their sign (the
+search is then a heuristic: its best selection only shrinks the core)."""
 CUT_SLACK = 1e-9
 """Relative margin above the break score of the items the incumbent takes whole."""
 SELECT_SMALL = 4096
@@ -397,9 +400,12 @@ def _states(
     for _ in range(SEARCH_ROUNDS):
         idx = np.flatnonzero(core)
         idx = idx[np.argsort(np.abs(reduced[idx]), kind="stable")]
+        head, tail = idx[:SEARCH_HEAD], idx[SEARCH_HEAD:]
+        base = fixed_in.copy()
+        base[tail[reduced[tail] > 0]] = True  # beyond the head: as the reduced cost says
         eps = STATE_TOL * max(abs(inst.total_value - z), GAP_FLOOR)
-        found = state_search(inst, lam, fixed_in, idx, z, eps, stop)
-        if found.complete:
+        found = state_search(inst, lam, base, head, z, eps, stop)
+        if found.complete and tail.size == 0:
             best = mask if found.mask is None else found.mask
             return _optimal(inst, best, eps, f"state search over a core of {idx.size} items")
         if time.perf_counter() > stop:
