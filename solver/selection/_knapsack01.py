@@ -39,7 +39,7 @@ import numpy as np
 from .._result import Status
 from .._tolerance import GAP_FLOOR
 from ._instance import B1, F64, I64, Instance, Solution
-from ._multi import sifting_multipliers, state_search
+from ._multi import MAX_STATES, sifting_multipliers, state_search
 
 __all__ = ["dantzig", "greedy_fill", "incumbent", "lagrangian", "multipliers", "solve_exact01"]
 
@@ -51,6 +51,8 @@ BUDGET_SLACK = 1e-12
 
 SEARCH_ROUNDS = 2
 """State searches over ever smaller cores (several resources) before HiGHS takes the core."""
+SEARCH_SHARE = 0.25
+"""Share of the time left that those searches may take (under a time limit)."""
 SEARCH_HEAD = 400
 """Core items (smallest ``|r|`` first) the state search decides; the rest keep their sign (the
 search is then a heuristic: its best selection only shrinks the core)."""
@@ -393,10 +395,14 @@ def solve_exact01(inst: Instance, time_limit: float | None = None, seed: int = 0
 def _states(
     inst: Instance, lam: F64, mask: B1, fixed_in: B1, core: B1, stop: float, bound: float
 ) -> Solution | tuple[B1, float]:
-    """`_multi.state_search` over the core, again over the smaller core of each better
-    selection: the certified optimum, or the best selection found and its kept value."""
+    """`_multi.state_search` over the core, again (beam 4 times wider) over the smaller core
+    of each better selection it finds, for at most `SEARCH_SHARE` of the time left: the
+    certified optimum, or the best selection found and its kept value."""
     z = inst.total_value - inst.objective(mask)
     reduced = inst.values - lam @ inst.costs
+    now = time.perf_counter()
+    soft = stop if math.isinf(stop) else now + SEARCH_SHARE * (stop - now)
+    width = MAX_STATES
     for _ in range(SEARCH_ROUNDS):
         idx = np.flatnonzero(core)
         idx = idx[np.argsort(np.abs(reduced[idx]), kind="stable")]
@@ -404,19 +410,20 @@ def _states(
         base = fixed_in.copy()
         base[tail[reduced[tail] > 0]] = True  # beyond the head: as the reduced cost says
         eps = STATE_TOL * max(abs(inst.total_value - z), GAP_FLOOR)
-        found = state_search(inst, lam, base, head, z, eps, stop)
+        found = state_search(inst, lam, base, head, z, eps, soft, width)
         if found.complete and tail.size == 0:
             best = mask if found.mask is None else found.mask
             return _optimal(inst, best, eps, f"state search over a core of {idx.size} items")
+        if found.mask is not None:
+            mask = found.mask
+            z = inst.total_value - inst.objective(mask)
+            threshold = bound - z + 1e-12 * (float(np.abs(inst.values).sum()) + 1.0)
+            fixed_in = inst.per_item & (reduced > threshold)
+            core = inst.per_item & (np.abs(reduced) <= threshold)
         if time.perf_counter() > stop:
-            best = mask if found.mask is None else found.mask
             lower = inst.total_value - bound
-            return Solution(Status.TIME_LIMIT, best, lower, "State search stopped at time_limit.")
-        if found.mask is None:
+            return Solution(Status.TIME_LIMIT, mask, lower, "State search stopped at time_limit.")
+        if found.mask is None or time.perf_counter() > soft:
             break
-        mask = found.mask
-        z = inst.total_value - inst.objective(mask)
-        threshold = bound - z + 1e-12 * (float(np.abs(inst.values).sum()) + 1.0)
-        fixed_in = inst.per_item & (reduced > threshold)
-        core = inst.per_item & (np.abs(reduced) <= threshold)
+        width *= 4
     return mask, z
