@@ -4,7 +4,8 @@ Rows: per-item costs with 10^4 / 10^5 / 10^6 items in 50-500 groups (one and thr
 resources), and count tables (200 groups x 4,096 counts). Every ratio is against a reference
 measured in the same run: time against HiGHS (run in a killable subprocess: its presolve
 ignores the time limit), objective against the best found. Timings on a shared machine are
-noisy. ``--quick`` for a smoke run, ``--json PATH`` to keep the rows.
+noisy. ``--quick`` for a smoke run, ``--case TEXT`` for the rows whose label contains it,
+``--json PATH`` to keep the rows.
 """
 
 from __future__ import annotations
@@ -133,12 +134,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
     parser.add_argument("--json", metavar="PATH", help="write the rows as JSON")
     parser.add_argument("--limit", type=float, default=None, help="time limit per solve, s")
+    parser.add_argument("--case", metavar="TEXT", default="",
+                        help="only the cases whose label contains TEXT (e.g. 3res)")  # fmt: skip
     args = parser.parse_args()
     limit = args.limit or (2.0 if args.quick else 20.0)
     rows = []
     print("| case | method | time s | x HiGHS time | objective | / best | certified gap | status |")
     print("|---|---|---|---|---|---|---|---|")
     for label, problem, methods, refs in cases(args.quick):
+        if args.case not in label:
+            continue
         runs = {m: run_method(problem, m, limit) for m in methods}
         if refs:
             runs["highs"] = run_highs(problem, limit)

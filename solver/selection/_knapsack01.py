@@ -15,8 +15,11 @@ value :math:`z` every item with :math:`|r_i| > L - z` is fixed (Dembo and Hammer
 is the *core*, the items closest to the break item. With one resource and no side constraint
 touching the core it is solved by Pisinger's state search, vectorised: items join in order of
 :math:`|r_i|`, each state (cost, value) is the incumbent solution with some core items flipped,
-dominated states and states with :math:`v + \lambda (B - c) \le z` are dropped. Otherwise the
-core goes to HiGHS with every side constraint (`_milp.solve_reduced`).
+dominated states and states with :math:`v + \lambda (B - c) \le z` are dropped. With several
+resources (multipliers by sifting) and no side constraint touching the core it is searched by
+`_multi.state_search` (exact when the core is small and the search ends within its state
+limit; else its best selection shrinks the core, once more). Otherwise, or when that search
+gives up, the core goes to HiGHS with every side constraint (`_milp.solve_reduced`).
 
 References
 ----------
@@ -36,6 +39,7 @@ import numpy as np
 from .._result import Status
 from .._tolerance import GAP_FLOOR
 from ._instance import B1, F64, I64, Instance, Solution
+from ._multi import MAX_STATES, sifting_multipliers, state_search
 
 __all__ = ["dantzig", "greedy_fill", "incumbent", "lagrangian", "multipliers", "solve_exact01"]
 
@@ -45,6 +49,13 @@ BUDGET_SLACK = 1e-12
 """Relative slack of the core search's budget test (float sums in another order)."""
 
 
+SEARCH_ROUNDS = 2
+"""State searches over ever smaller cores (several resources) before HiGHS takes the core."""
+SEARCH_SHARE = 0.25
+"""Share of the time left that those searches may take (under a time limit)."""
+SEARCH_HEAD = 400
+"""Core items (smallest ``|r|`` first) the state search decides; the rest keep their sign (the
+search is then a heuristic: its best selection only shrinks the core)."""
 CUT_SLACK = 1e-9
 """Relative margin above the break score of the items the incumbent takes whole."""
 SELECT_SMALL = 4096
@@ -93,11 +104,14 @@ def lagrangian(inst: Instance, lam: F64) -> float:
 
 
 def multipliers(inst: Instance) -> F64:
-    """Multipliers for the bound: the Dantzig break with one resource, else the LP duals."""
+    """Multipliers for the bound: the Dantzig break with one resource, the LP duals by sifting
+    with several (`_multi.sifting_multipliers`), HiGHS's LP duals with count tables."""
     if len(inst.resources) == 1:
         sel = np.flatnonzero(inst.per_item)
         base = sum(float(t[0, inst.allowed[g]].min()) for g, t in inst.tables.items())
         return np.array([dantzig(inst.values[sel], inst.costs[0, sel], inst.budget[0] - base)])
+    if not inst.tables:
+        return sifting_multipliers(inst)
     from ._milp import lp_duals
 
     return lp_duals(inst)
@@ -283,7 +297,12 @@ def core_search(
 
 def _dp_applies(inst: Instance, fixed_in: B1, core: B1) -> bool:
     """One resource, no count table, and every count the core can make allowed in its group."""
-    if len(inst.resources) != 1 or inst.tables:
+    return len(inst.resources) == 1 and _sides_free(inst, fixed_in, core)
+
+
+def _sides_free(inst: Instance, fixed_in: B1, core: B1) -> bool:
+    """No count table, and every count the core can make allowed in its group."""
+    if inst.tables:
         return False
     f, u = inst.counts(fixed_in), inst.counts(core)
     ok = inst.interval & (f >= inst.kmin) & (f + u <= inst.kmax)
@@ -360,7 +379,51 @@ def solve_exact01(inst: Instance, time_limit: float | None = None, seed: int = 0
         return _optimal(inst, mask, 0.0, "no better selection within the fixed items")
     if _dp_applies(inst, fixed_in, core):
         return _dp(inst, mask, lam, z, fixed_in, core, stop, bound)
+    if _sides_free(inst, fixed_in, core):
+        found = _states(inst, lam, mask, fixed_in, core, stop, bound)
+        if isinstance(found, Solution):
+            return found
+        mask, z = found
+        threshold = bound - z + 1e-12 * scale
+        fixed_in = inst.per_item & (reduced > threshold)
     fixed_out = inst.per_item & (reduced < -threshold)
     sol = solve_reduced(inst, fixed_in, fixed_out, mask, stop)
     lower = max(sol.lower_bound, inst.total_value - bound)  # HiGHS may stop with a weak bound
     return Solution(sol.status, sol.mask, lower, sol.message)
+
+
+def _states(
+    inst: Instance, lam: F64, mask: B1, fixed_in: B1, core: B1, stop: float, bound: float
+) -> Solution | tuple[B1, float]:
+    """`_multi.state_search` over the core, again (beam 4 times wider) over the smaller core
+    of each better selection it finds, for at most `SEARCH_SHARE` of the time left: the
+    certified optimum, or the best selection found and its kept value."""
+    z = inst.total_value - inst.objective(mask)
+    reduced = inst.values - lam @ inst.costs
+    now = time.perf_counter()
+    soft = stop if math.isinf(stop) else now + SEARCH_SHARE * (stop - now)
+    width = MAX_STATES
+    for _ in range(SEARCH_ROUNDS):
+        idx = np.flatnonzero(core)
+        idx = idx[np.argsort(np.abs(reduced[idx]), kind="stable")]
+        head, tail = idx[:SEARCH_HEAD], idx[SEARCH_HEAD:]
+        base = fixed_in.copy()
+        base[tail[reduced[tail] > 0]] = True  # beyond the head: as the reduced cost says
+        eps = STATE_TOL * max(abs(inst.total_value - z), GAP_FLOOR)
+        found = state_search(inst, lam, base, head, z, eps, soft, width)
+        if found.complete and tail.size == 0:
+            best = mask if found.mask is None else found.mask
+            return _optimal(inst, best, eps, f"state search over a core of {idx.size} items")
+        if found.mask is not None:
+            mask = found.mask
+            z = inst.total_value - inst.objective(mask)
+            threshold = bound - z + 1e-12 * (float(np.abs(inst.values).sum()) + 1.0)
+            fixed_in = inst.per_item & (reduced > threshold)
+            core = inst.per_item & (np.abs(reduced) <= threshold)
+        if time.perf_counter() > stop:
+            lower = inst.total_value - bound
+            return Solution(Status.TIME_LIMIT, mask, lower, "State search stopped at time_limit.")
+        if found.mask is None or time.perf_counter() > soft:
+            break
+        width *= 4
+    return mask, z
