@@ -19,6 +19,8 @@ from pruneplan.service.dispatch import solve_request
 from pruneplan.solver import InvalidProblemError
 from pruneplan.v1 import pruning_service_pb2 as pb
 
+from ._json import parse_json
+
 Payload = bytes | str
 """A serialized `SolveRequest`, or its protobuf JSON."""
 
@@ -71,7 +73,7 @@ def invalid_argument(field: str, message: str) -> BatchError:
 def parse_payload(payload: Payload) -> pb.SolveRequest:
     """The `SolveRequest` of a payload; raises ``json_format.ParseError`` or ``DecodeError``."""
     if isinstance(payload, str):
-        return json_format.Parse(payload, pb.SolveRequest())
+        return parse_json(payload, pb.SolveRequest())
     return pb.SolveRequest.FromString(payload)
 
 
