@@ -103,6 +103,8 @@ def _fill(message: Message, data: Any) -> None:
 
 
 def _message_field(message: Message, field: FieldDescriptor, value: Any) -> None:
+    if field.message_type is None:
+        raise _Slow
     if field.message_type.GetOptions().map_entry:
         _map_field(message, field, value)
         return
@@ -120,6 +122,8 @@ def _message_field(message: Message, field: FieldDescriptor, value: Any) -> None
 
 def _map_field(message: Message, field: FieldDescriptor, value: Any) -> None:
     """A map with string keys (JSON object keys); other key types are for ``json_format``."""
+    if field.message_type is None:
+        raise _Slow
     entry = field.message_type.fields_by_name
     key, item = entry["key"], entry["value"]
     if key.type != FieldDescriptor.TYPE_STRING or not isinstance(value, dict):
@@ -152,7 +156,7 @@ def _scalar(field: FieldDescriptor, value: Any) -> Any:
         return value
     if field.type == FieldDescriptor.TYPE_BOOL and kind is bool:
         return value
-    if field.type == FieldDescriptor.TYPE_ENUM and kind is str:
+    if field.type == FieldDescriptor.TYPE_ENUM and kind is str and field.enum_type is not None:
         number = field.enum_type.values_by_name.get(value)
         if number is not None:
             return number.number
