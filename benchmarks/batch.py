@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _serve import serve_process
 from google.protobuf import json_format
 
 from pruneplan.clients.batch import run_batch
@@ -241,18 +242,8 @@ def serving(cores: int, db: Path, in_process: bool) -> Iterator[str]:
         finally:
             server.stop(0).wait(30)
         return
-    command = [sys.executable, "-m", "pruneplan.clients.cli", "serve", "--port", "0"]
-    command += ["--db", str(db), "--workers", str(cores)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if "serving on" not in line:
-            raise SystemExit(f"server did not start: {line!r}")
-        yield f"127.0.0.1:{int(line.rsplit(':', 1)[1])}"
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    with serve_process("--db", str(db), "--workers", str(cores)) as port:
+        yield f"127.0.0.1:{port}"
 
 
 _RSS = """

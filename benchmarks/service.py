@@ -20,8 +20,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from _serve import serve_process
 
 from pruneplan.clients import Client
 from pruneplan.service import convert
@@ -162,20 +161,12 @@ def _server(args: argparse.Namespace, tmp: Path, workers: int) -> Iterator[int]:
         finally:
             server.stop(0).wait()
         return
-    command = [sys.executable, "-m", "pruneplan.clients.cli", "serve", "--port", "0"]
-    command += ["--db", str(tmp / "bench.db"), "--workers", str(workers)]
-    command += ["--queue-size", str(4 * CALLERS)]
-    command += ["--inline-max-elements", str(args.inline_max_elements)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if "serving on" not in line:
-            raise SystemExit(f"server did not start: {line!r}")
-        yield int(line.rsplit(":", 1)[1])
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    with serve_process(
+        *("--db", str(tmp / "bench.db"), "--workers", str(workers)),
+        *("--queue-size", str(4 * CALLERS)),
+        *("--inline-max-elements", str(args.inline_max_elements)),
+    ) as port:
+        yield port
 
 
 def main() -> None:

@@ -370,23 +370,22 @@ class PlanStore:
     ) -> bool:
         """Record item ``index``'s outcome once; ``False`` if it was recorded already (or, with
         ``owner``, if that owner no longer holds its lease: another server took it over)."""
+        outcome = ItemOutcome(job_id, index, plan_id, None, error_code, error_message)
+        return self.record_results(owner, [outcome]) == 1
+
+    def record_results(self, owner: str | None, outcomes: Sequence[ItemOutcome]) -> int:
+        """Store the plans of ``outcomes`` (first write of a plan id wins) and record each
+        item's outcome once, all in one transaction; how many items were recorded (with
+        ``owner``, those it no longer holds are skipped)."""
+        now = time.time()
+        plans = [(o.plan_id, o.plan, now) for o in outcomes if o.plan is not None]
         sql = (
             "UPDATE job_items SET finished = 1, plan_id = ?, error_code = ?, error_message = ?"
             " WHERE job_id = ? AND idx = ? AND finished = 0"
         )
-        args: list[object] = [plan_id, error_code, error_message, job_id, index]
         if owner is not None:
             sql += " AND owner = ?"
-            args.append(owner)
-        with self._transaction() as db:
-            return db.execute(sql, args).rowcount == 1
-
-    def record_results(self, owner: str, outcomes: Sequence[ItemOutcome]) -> int:
-        """Store the plans of ``outcomes`` (first write of a plan id wins) and record each
-        item's outcome once, all in one transaction, as `record_result` with ``owner`` would;
-        how many items were recorded (those ``owner`` no longer holds are skipped)."""
-        now = time.time()
-        plans = [(o.plan_id, o.plan, now) for o in outcomes if o.plan is not None]
+        tail = () if owner is None else (owner,)
         with self._transaction() as db:
             db.executemany(
                 "INSERT OR IGNORE INTO plans (plan_id, response, created_at) VALUES (?, ?, ?)",
@@ -394,12 +393,8 @@ class PlanStore:
             )
             recorded = 0
             for o in outcomes:
-                recorded += db.execute(
-                    "UPDATE job_items SET finished = 1, plan_id = ?, error_code = ?,"
-                    " error_message = ? WHERE job_id = ? AND idx = ? AND finished = 0"
-                    " AND owner = ?",
-                    (o.plan_id, o.error_code, o.error_message, o.job_id, o.index, owner),
-                ).rowcount
+                args = (o.plan_id, o.error_code, o.error_message, o.job_id, o.index, *tail)
+                recorded += db.execute(sql, args).rowcount
         return recorded
 
     def stored_plans(self, plan_ids: Sequence[str]) -> dict[str, bytes]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 
+from pruneplan.solver import Status
 from pruneplan.solver.selection import ItemGroup, SelectionProblem
 
 RTOL = 1e-9
@@ -111,3 +113,19 @@ def random_problem(
                 full[r] += float(np.sum(costs[r]))
     budget = {r: max(full[r] * tightness, 0.5) for r in resources}
     return SelectionProblem(groups, budget)
+
+
+def assert_exact(problem: SelectionProblem, result: Any, seed: int) -> None:
+    """``result`` (of ``exact``) is the brute-force optimum: or ``INFEASIBLE`` where none fits;
+    a valid bound, every budget and every group's allowed counts kept."""
+    best = brute_force(problem)
+    if math.isinf(best):
+        assert result.status is Status.INFEASIBLE, seed
+        return
+    assert result.status is Status.OPTIMAL, seed
+    np.testing.assert_allclose(result.objective, best, rtol=1e-9, atol=1e-9)
+    assert result.lower_bound <= best + 1e-9 * max(1.0, abs(best)), seed
+    for resource, limit in problem.budget.items():
+        assert result.usage[resource] <= limit * (1 + 1e-9), (seed, resource)
+    for group in problem.groups:
+        assert result.groups[group.name].count in allowed(group), seed

@@ -19,7 +19,7 @@ from pruneplan.solver.selection import (
 )
 from pruneplan.solver.selection._validate import validate_problem
 
-from ._brute import allowed, brute_force, random_problem
+from ._brute import assert_exact, brute_force, random_problem
 
 RESOURCES = ("flops", "params", "latency")
 
@@ -38,17 +38,7 @@ def test_exact_equals_brute_force(n_res: int, side: bool) -> None:
             rng, n_groups=3, max_items=4, resources=RESOURCES[:n_res], side=side,
             tightness=float(rng.uniform(0.2, 0.8)),
         )  # fmt: skip
-        best = brute_force(problem)
-        result = select(problem, method="exact")
-        if math.isinf(best):
-            assert result.status is Status.INFEASIBLE, seed
-            continue
-        assert result.status is Status.OPTIMAL, seed
-        np.testing.assert_allclose(result.objective, best, rtol=1e-9, atol=1e-9)
-        assert result.lower_bound <= best + 1e-9 * max(1.0, abs(best))
-        _fits(problem, result.usage)
-        for group in problem.groups:
-            assert result.groups[group.name].count in allowed(group)
+        assert_exact(problem, select(problem, method="exact"), seed)
 
 
 def _medium(seed: int, n_groups: int, size: int, side: bool) -> SelectionProblem:
