@@ -36,15 +36,26 @@ WEIGHT_RANGE = (0.1, 10.0)
 """Clip of the fitted per-unit weights (relative to the proxy's overall scale)."""
 
 
-def swaps(space: Space, parent: I64, count: int, rng: np.random.Generator) -> I64 | None:
-    """``count`` budget-keeping level swaps applied in turn (None if one finds no move)."""
+SWAP_TRIES = 4
+"""Draws of one swap of a mutation before the mutation stops where it is."""
+
+
+def swaps(
+    space: Space, parent: I64, count: int, rng: np.random.Generator, reach: int = 1
+) -> I64 | None:
+    """Up to ``count`` budget-keeping level swaps (each moving its unit 1 to ``reach`` levels)
+    applied in turn (a swap that finds no move is drawn again, up to `SWAP_TRIES` times);
+    None if none moved the plan."""
     plan = parent
     for _ in range(count):
-        moved = space.swap(plan, rng)
-        if moved is None:
-            return None
-        plan = moved
-    return plan
+        for _ in range(SWAP_TRIES):
+            moved = space.swap(plan, rng, reach)
+            if moved is not None:
+                plan = moved
+                break
+        else:
+            break
+    return None if np.array_equal(plan, parent) else plan
 
 
 def residual_weights(space: Space, plans: Sequence[I64], values: Sequence[float]) -> F64:

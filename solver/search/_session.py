@@ -387,8 +387,10 @@ class SearchSession:
     def _proposal(self, mode: str, weights: NDArray[np.float64] | None, misses: int) -> I64 | None:
         parent = self._incumbent_plan
         if mode == "swap":
+            # A neighbourhood already seen widens: each miss of this generation lets the
+            # swaps reach one level further (up to 16).
             count = int(self._rng.integers(1, self._options.max_swaps + 1))
-            return _propose.swaps(self._space, parent, count, self._rng)
+            return _propose.swaps(self._space, parent, count, self._rng, 1 + min(misses, 15))
         sigma = self._options.perturbation * min(2.0**misses, 16.0)
         noise = np.exp(sigma * self._rng.standard_normal(len(self._space.units)))
         if mode == "resolve":

@@ -183,39 +183,44 @@ class Space:
 
     # -- moves --------------------------------------------------------------------------------
 
-    def step(self, plan: I64, u: int, direction: int) -> I64 | None:
-        """``plan`` with unit ``u`` one allowed level sparser (+1) or denser (-1), or None."""
+    def step(self, plan: I64, u: int, direction: int, levels: int = 1) -> I64 | None:
+        """``plan`` with unit ``u`` ``levels`` allowed levels sparser (+1) or denser (-1)
+        (fewer at the end of its range), or None when it cannot move at all."""
         allowed = self.allowed[u]
-        pos = int(np.searchsorted(allowed, plan[u])) + direction
-        if not 0 <= pos < allowed.size:
+        now = int(np.searchsorted(allowed, plan[u]))
+        pos = min(max(now + direction * levels, 0), allowed.size - 1)
+        if pos == now:
             return None
         moved = plan.copy()
         moved[u] = allowed[pos]
         return moved
 
-    def swap(self, plan: I64, rng: np.random.Generator) -> I64 | None:
+    def swap(self, plan: I64, rng: np.random.Generator, reach: int = 1) -> I64 | None:
         """One level swap that keeps every budget, or None.
 
-        A random unit moves one level in a random direction; if that breaks a budget, other
-        units (random order) move the other way while it helps, until every budget holds; then
-        the first untouched unit that can move one level denser within the budget does
-        (spending the slack).
+        A random unit moves 1 to ``reach`` levels in a random direction; if that breaks a
+        budget, other units (random order, in passes) move one level the other way while it
+        helps, until every budget holds; then the first untouched unit that can move one level
+        denser within the budget does (spending the slack).
         """
         n = len(self.units)
         u = int(rng.integers(n))
         direction = 1 if rng.random() < 0.5 else -1
-        moved = self.step(plan, u, direction)
+        moved = self.step(plan, u, direction, int(rng.integers(1, reach + 1)))
         if moved is None:
             return None
         touched = {u}
         order = [int(v) for v in rng.permutation(n) if v != u]
-        for v in order:
-            if self.fits(moved):
-                break
-            trial = self.step(moved, v, -direction)
-            if trial is not None and self.excess(trial) < self.excess(moved):
-                moved = trial
-                touched.add(v)
+        helped = True
+        while helped and not self.fits(moved):
+            helped = False
+            for v in order:
+                if self.fits(moved):
+                    break
+                trial = self.step(moved, v, -direction)
+                if trial is not None and self.excess(trial) < self.excess(moved):
+                    moved, helped = trial, True
+                    touched.add(v)
         if not self.fits(moved):
             return None
         for v in order:

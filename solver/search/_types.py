@@ -63,6 +63,9 @@ class SearchOptions:
         same samples.
     max_swaps : int
         Most level swaps per ``"swap"`` mutation (each mutation draws 1 to ``max_swaps``).
+        A swap moves its unit one level; every swap proposal of the generation that was
+        already seen or found no move lets the next ones move it up to one level further (up
+        to 16), so a small neighbourhood does not end the search.
     perturbation : float
         Relative standard deviation of the random multiplicative noise on each layer's curve
         in ``"resolve"``.

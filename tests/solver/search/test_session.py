@@ -323,3 +323,26 @@ def test_docstring_example_runs() -> None:
 
     outcome = doctest.testmod(_session)
     assert outcome.attempted >= 4 and outcome.failed == 0
+
+
+@pytest.mark.parametrize("sparsity", [0.5, 0.9])
+def test_a_few_layers_with_many_levels_spend_the_evaluations(sparsity: float) -> None:
+    """Three layers, 50 levels each (the digits MLP's shape): the neighbourhood of one
+    incumbent is small, so swaps widen instead of ending the search early (it used to stop
+    after 3-5 of 13 generations)."""
+    rng = np.random.default_rng(3)
+    levels = 1 - np.geomspace(1.0, 1 / 32, 50)
+    layers = [
+        LayerProfile(f"fc{i}", levels, np.sort(rng.random(50)) * levels**2 * 10, size)
+        for i, size in enumerate((16_640, 32_896, 1_290))
+    ]
+    problem = AllocationProblem(layers, {"params": (1 - sparsity) * 50_826})
+    options = SearchOptions(evaluations=300, seed=0, **FAST)
+    session = SearchSession(problem, options)
+    truth = [np.asarray(layer.loss) * rng.uniform(0.5, 2.0) for layer in layers]
+    run(session, noisy(problem, truth, 0.05))
+    generation = sum(options.candidates) + 1
+    assert session.state is SearchState.DONE
+    assert session.evaluations_used > options.evaluations - 2 * generation
+    for record in session.history:
+        assert record.candidate.usage["params"] <= problem.budget["params"] * (1 + RTOL)
