@@ -15,6 +15,7 @@ from .._result import Status, relative_gap, status_for_gap
 from .._tolerance import BUDGET_RTOL, FIT_RTOL
 from . import _baselines, _counts, _knapsack01, _milp
 from ._instance import Instance, Solution
+from ._slack import spend_free_slack
 from ._types import GroupSelection, SelectionProblem, SelectionResult
 from ._validate import validate_problem
 
@@ -24,7 +25,10 @@ __all__ = ["METHODS", "select"]
 def _solve_exact(inst: Instance, time_limit: float | None = None, seed: int = 0) -> Solution:
     if _counts.countable(inst):
         return _counts.solve_counts(inst, time_limit, seed)
-    return _knapsack01.solve_exact01(inst, time_limit, seed)
+    sol = _knapsack01.solve_exact01(inst, time_limit, seed)
+    if sol.mask is None:
+        return sol
+    return Solution(sol.status, spend_free_slack(inst, sol.mask), sol.lower_bound, sol.message)
 
 
 def _solve_lp(inst: Instance, time_limit: float | None = None, seed: int = 0) -> Solution:
@@ -181,7 +185,9 @@ def select(
     ``exact``: count tables or equal costs in every group go to `allocate` (multiple-choice
     knapsack); otherwise Dantzig / Lagrangian bound, variable fixing and a core search
     (`_knapsack01`), HiGHS on the core when side constraints bind in it or with several
-    resources.
+    resources. Among optimal plans it then keeps more items where that removes no more value
+    and fits (items of value 0, e.g. dead channels, fill the budget: `_slack`), so a plan
+    does not stop short of a budget that a plan of the same value reaches.
 
     Examples
     --------

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from .._result import Status
 from ..allocation._exact import solve_arrays
 from ._instance import F64, Instance, Solution
+from ._slack import grow_options
 
 __all__ = ["countable", "solve_counts"]
 
@@ -94,16 +95,18 @@ def tables(inst: Instance) -> Tables:
 
 
 def solve_counts(inst: Instance, time_limit: float | None = None, seed: int = 0) -> Solution:
-    """Certified optimum by the allocation family's exact method; every group keeps top-k."""
+    """Certified optimum by the allocation family's exact method; every group keeps top-k
+    (the most items among its options of equal value that fit: `grow_options`)."""
     del seed  # deterministic
     t = tables(inst)
     sol = solve_arrays(t.loss, t.cost, t.allowed, inst.budget, time_limit=time_limit)
     if sol.choice is None:
         status = Status.INFEASIBLE if sol.status is Status.INFEASIBLE else Status.TIME_LIMIT
         return Solution(status, None, sol.lower_bound + t.shift, sol.message)
+    choice = grow_options(t.loss, t.cost, t.allowed, sol.choice, inst.budget)
     mask = np.zeros(inst.n_items, dtype=bool)
     for g, allowed in enumerate(inst.allowed):
-        kept = int(allowed[allowed.size - 1 - sol.choice[g]])
+        kept = int(allowed[allowed.size - 1 - choice[g]])
         mask[inst.starts[g] : inst.starts[g + 1]] = inst.top_mask(g, kept)
     status = Status.OPTIMAL if sol.status is Status.OPTIMAL else Status.TIME_LIMIT
     message = "multiple-choice knapsack, the allocation family's exact method"

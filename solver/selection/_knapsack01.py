@@ -199,7 +199,7 @@ def incumbent(inst: Instance, lam: F64) -> B1 | None:
     weights = lam if np.any(lam > 0) else 1.0 / inst.budget
     reduced = inst.values - lam @ inst.costs
     weighted = weights @ inst.costs
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         score = np.where(weighted > 0, inst.values / weighted, np.inf)
     # with weights lam the break sits at score 1 (LP duals: just above, the basic items at 1)
     cut = (1.0 + CUT_SLACK) if np.any(lam > 0) else 0.0

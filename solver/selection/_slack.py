@@ -1,0 +1,123 @@
+r"""Spend budget that costs no value: keep more items where the removed value does not rise.
+
+An optimum of the selection problem need not spend its budget: items of value 0 (a dead ReLU
+channel has Taylor importance 0) lower no objective, so the exact methods have no reason to keep
+them, and a plan can end several percent under a latency budget while another plan of the same
+value sits right at it. Given an optimal keep mask :math:`x`, this pass grows groups in turn,
+
+.. math::
+    k_g \to k'_g = \max\{k \in K_g,\ k > k_g :\ \Delta v_g(k) \ge 0,\
+        u + \Delta T_g(k) \le B\},
+
+where :math:`\Delta v_g(k)` is the value of the items the group would add (its next ones by
+value: the top-:math:`k` of a counted group, the best unkept ones of a per-item group, so a
+count stays in :math:`K_g`), :math:`\Delta T_g(k)` their cost per resource, :math:`u` the usage
+so far and :math:`B` the budget (no tolerance: a grown plan is never over). The removed value
+never rises, so an optimum stays an optimum (with its certificate), and only value-0 items or
+what lies inside the optimality tolerance are ever added. `grow_options` does the same on the
+count route's dense arrays, in one vectorised pass (no group loop unless a group can grow).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._instance import Instance
+
+__all__ = ["grow_options", "spend_free_slack"]
+
+B1 = NDArray[np.bool_]
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+
+def _grow_counted(inst: Instance, mask: B1, g: int, slack: F64) -> F64 | None:
+    """Grow counted group ``g`` to its largest free count; the cost added, or None."""
+    a, n = int(inst.starts[g]), int(inst.sizes[g])
+    k = int(mask[a : a + n].sum())
+    allowed = inst.allowed[g]
+    larger = allowed[allowed > k]
+    if larger.size == 0:
+        return None
+    ranked = inst.values[a + inst.order[g]]
+    gain = np.cumsum(ranked[k:])[larger - k - 1]
+    table = inst.tables[g]
+    delta = table[:, larger] - table[:, [k]]
+    ok = (gain >= 0.0) & np.all(delta <= slack[:, None], axis=0)
+    if not ok.any():
+        return None
+    j = int(np.flatnonzero(ok)[-1])
+    mask[a + inst.order[g][: larger[j]]] = True
+    added: F64 = delta[:, j]
+    return added
+
+
+def _grow_per_item(inst: Instance, mask: B1, g: int, slack: F64) -> F64 | None:
+    """Add group ``g``'s best unkept items (value >= 0) up to its largest free allowed count."""
+    a, n = int(inst.starts[g]), int(inst.sizes[g])
+    local = np.flatnonzero(~mask[a : a + n]) + a
+    k = n - local.size
+    costs = inst.costs[:, local]
+    free = (inst.values[local] >= 0.0) & np.all(costs <= slack[:, None], axis=0)
+    local, costs = local[free], costs[:, free]
+    allowed = inst.allowed[g]
+    larger = allowed[(allowed > k) & (allowed - k <= local.size)]
+    if larger.size == 0:
+        return None
+    order = np.lexsort((costs.sum(axis=0), -inst.values[local]))
+    spent = np.cumsum(costs[:, order], axis=1)[:, larger - k - 1]
+    fits = np.flatnonzero(np.all(spent <= slack[:, None], axis=0))
+    if fits.size == 0:
+        return None
+    j = int(fits[-1])
+    mask[local[order[: larger[j] - k]]] = True
+    added: F64 = spent[:, j]
+    return added
+
+
+def spend_free_slack(inst: Instance, mask: B1) -> B1:
+    """``mask`` with every group grown (in order) as far as it costs no value and fits."""
+    out = mask.copy()
+    slack = inst.budget - inst.usage(out)
+    if np.any(slack < 0):
+        return out
+    counted = inst.counted
+    # A per-item group can grow only by an unkept item of value >= 0 that fits on its own.
+    free = ~out & (inst.values >= 0.0) & inst.per_item
+    if free.any():
+        free[free] = np.all(inst.costs[:, free] <= slack[:, None], axis=0)
+    has_free = np.bincount(inst.group_of[free], minlength=inst.n_groups) > 0
+    for g in np.flatnonzero(counted | has_free).tolist():
+        grow = _grow_counted if counted[g] else _grow_per_item
+        added = grow(inst, out, g, slack)
+        if added is not None:
+            slack = slack - added
+    return out
+
+
+def grow_options(loss: F64, cost: F64, allowed: B1, choice: I64, budget: F64) -> I64:
+    """The count route's `spend_free_slack`, on its dense arrays (option 0 keeps most).
+
+    ``loss`` (G, L), ``cost`` (R, G, L), ``allowed`` (G, L), ``choice`` (G,): each group moves
+    to its option of most kept items whose loss is no higher and whose extra cost fits.
+    """
+    rows = np.arange(choice.size)
+    now_cost = cost[:, rows, choice]
+    slack = budget - now_cost.sum(axis=1)
+    if np.any(slack < 0):
+        return choice
+    width = loss.shape[1]
+    cand = np.all(cost <= (now_cost + slack[:, None])[:, :, None], axis=0)
+    cand &= allowed & (np.arange(width) < choice[:, None]) & (loss <= loss[rows, choice][:, None])
+    groups = np.flatnonzero(cand.any(axis=1))
+    if groups.size == 0:
+        return choice
+    out = choice.copy()
+    for g in groups.tolist():
+        delta = cost[:, g, :] - now_cost[:, g, None]
+        ok = np.flatnonzero(cand[g] & np.all(delta <= slack[:, None], axis=0))
+        if ok.size:
+            out[g] = int(ok[0])
+            slack = slack - delta[:, ok[0]]
+    return out
