@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from .._result import Status
 from ..allocation._exact import solve_arrays
-from ._instance import F64, Instance, Solution
+from ._instance import F64, Instance, Solution, keep_top
 
 __all__ = ["countable", "solve_counts"]
 
@@ -44,24 +44,15 @@ class Tables:
 
     Option ``j`` of group ``g`` keeps ``inst.allowed[g][::-1][j]`` items (most kept first);
     ``allowed`` (G, L) marks the real options; ``loss`` (G, L) the removed value less
-    ``shift`` per group; ``cost`` (R, G, L).
+    ``shift`` per group (0 on padding); ``cost`` (R, G, L) (0 on padding); ``ascending`` (N,)
+    every group's values sorted ascending in the group's place.
     """
 
     allowed: NDArray[np.bool_]
     loss: F64
     cost: F64
     shift: float
-
-
-def _ranked_prefix(inst: Instance, g: int, out: F64) -> F64:
-    """Sums of the group's top-k values, k = 0 .. n, written into ``out[: n + 1]``."""
-    values = inst.values[inst.starts[g] : inst.starts[g + 1]]
-    order = inst.order.get(g)
-    ranked = values[order] if order is not None else np.sort(values)[::-1]
-    prefix = out[: values.size + 1]
-    prefix[0] = 0.0
-    np.cumsum(ranked, out=prefix[1:])
-    return prefix
+    ascending: F64
 
 
 def _table(inst: Instance, g: int) -> F64:
@@ -74,23 +65,37 @@ def _table(inst: Instance, g: int) -> F64:
 def tables(inst: Instance) -> Tables:
     """The dense arrays of the count-table problem of ``inst`` (see `Tables`).
 
-    One pass per group writes its row; an interval of counts is a reversed slice.
+    One pass per group: its values sorted in place, their running sums (the removed value of
+    keeping ``k`` is the sum of the ``n - k`` smallest), its row written; an interval of
+    counts is a slice.
     """
     sizes = np.array([a.size for a in inst.allowed], dtype=np.int64)
     shape = (inst.n_groups, int(sizes.max()))
-    loss = np.zeros(shape)
-    cost = np.zeros((len(inst.resources), *shape))
-    buffer = np.empty(int(inst.sizes.max()) + 1)
+    loss = np.empty(shape)
+    cost = np.empty((len(inst.resources), *shape))
+    low = np.empty(inst.n_groups)
+    ascending = inst.values.copy()
+    removed = np.zeros(int(inst.sizes.max()) + 1)  # removed[j]: the j smallest values summed
+    starts = inst.starts.tolist()
     for g, allowed in enumerate(inst.allowed):
-        m, lo, hi = allowed.size, int(allowed[0]), int(allowed[-1])
-        pick = slice(hi, lo - 1 if lo > 0 else None, -1) if hi - lo + 1 == m else allowed[::-1]
-        prefix, table = _ranked_prefix(inst, g, buffer), _table(inst, g)
-        np.subtract(prefix[-1], prefix[pick], out=loss[g, :m])
-        cost[:, g, :m] = table[:, pick]
+        a, b = starts[g], starts[g + 1]
+        n, m, lo, hi = b - a, allowed.size, int(allowed[0]), int(allowed[-1])
+        ranked = ascending[a:b]
+        ranked.sort()
+        np.cumsum(ranked, out=removed[1 : n + 1])
+        row = loss[g, :m]
+        if hi - lo + 1 == m:
+            row[:] = removed[n - hi : n - lo + 1]
+            cost[:, g, :m] = _table(inst, g)[:, hi : lo - 1 if lo > 0 else None : -1]
+        else:
+            row[:] = removed[n - allowed[::-1]]
+            cost[:, g, :m] = _table(inst, g)[:, allowed[::-1]]
+        low[g] = row.min()
+        row -= low[g]
+        loss[g, m:] = 0.0
+        cost[:, g, m:] = 0.0
     allowed_mask = np.arange(shape[1]) < sizes[:, None]
-    low = np.where(allowed_mask, loss, np.inf).min(axis=1)
-    loss -= low[:, None]
-    return Tables(allowed_mask, loss, cost, float(low.sum()))
+    return Tables(allowed_mask, loss, cost, float(low.sum()), ascending)
 
 
 def solve_counts(inst: Instance, time_limit: float | None = None, seed: int = 0) -> Solution:
@@ -101,10 +106,12 @@ def solve_counts(inst: Instance, time_limit: float | None = None, seed: int = 0)
     if sol.choice is None:
         status = Status.INFEASIBLE if sol.status is Status.INFEASIBLE else Status.TIME_LIMIT
         return Solution(status, None, sol.lower_bound + t.shift, sol.message)
-    mask = np.zeros(inst.n_items, dtype=bool)
-    for g, allowed in enumerate(inst.allowed):
-        kept = int(allowed[allowed.size - 1 - sol.choice[g]])
-        mask[inst.starts[g] : inst.starts[g + 1]] = inst.top_mask(g, kept)
+    mask = np.empty(inst.n_items, dtype=bool)
+    starts = inst.starts.tolist()
+    for g, (allowed, option) in enumerate(zip(inst.allowed, sol.choice.tolist(), strict=True)):
+        a, b = starts[g], starts[g + 1]
+        kept = int(allowed[allowed.size - 1 - option])
+        keep_top(inst.values[a:b], kept, float(t.ascending[b - kept]) if kept else 0.0, mask[a:b])
     status = Status.OPTIMAL if sol.status is Status.OPTIMAL else Status.TIME_LIMIT
     message = "multiple-choice knapsack, the allocation family's exact method"
     return Solution(status, mask, sol.lower_bound + t.shift, f"{message}. {sol.message}".strip())

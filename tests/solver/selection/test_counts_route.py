@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pruneplan.solver import InvalidProblemError, Status
-from pruneplan.solver.selection import ItemGroup, SelectionProblem, _counts, select
+from pruneplan.solver.selection import ItemGroup, SelectionProblem, _counts, _instance, select
 from pruneplan.solver.selection import _validate as val
 
 from ._brute import allowed, assert_exact
@@ -98,7 +98,7 @@ def test_the_benchmark_instance_shape_is_certified() -> None:
 )
 def test_descending_is_the_stable_order(values: list[float]) -> None:
     array = np.array(values)
-    np.testing.assert_array_equal(val._descending(array), np.argsort(-array, kind="stable"))
+    np.testing.assert_array_equal(_instance.descending(array), np.argsort(-array, kind="stable"))
 
 
 def _groups(rng: np.random.Generator) -> list[ItemGroup]:
