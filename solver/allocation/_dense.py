@@ -67,6 +67,11 @@ def from_arrays(loss: F64, cost: F64, allowed: NDArray[np.bool_], budget: F64) -
     return Dense(loss, np.where(allowed, cost, most), budget)
 
 
+BLOCK = 1 << 16
+"""Options per block of rows that `compact` filters at once: its temporaries stay small
+(cache-sized, reused) however large the instance, and only its result is new memory."""
+
+
 def compact(d: Dense) -> tuple[Dense, I64 | None]:
     """``d`` without dominated options, and the original index of every option kept.
 
@@ -77,36 +82,64 @@ def compact(d: Dense) -> tuple[Dense, I64 | None]:
 
     Notes
     -----
-    :math:`O(nK)`, plus a sort of the items whose loss is not ascending.
+    :math:`O(nK)`, plus a sort of the items whose loss is not ascending; in blocks of about
+    `BLOCK` options, so that the memory it touches beyond ``d`` is its result.
     """
     if d.budget.size != 1:
         return d, None
     n, k = d.loss.shape
-    loss, cost = d.loss, d.cost[0]
-    order: I64 = np.broadcast_to(np.arange(k), (n, k))
+    step = max(1, BLOCK // max(k, 1))
+    blocks = [
+        _undominated(d.loss[a : a + step], d.cost[0, a : a + step]) for a in range(0, n, step)
+    ]
+    counts = np.concatenate([b.keep.sum(axis=1) for b in blocks])
+    width = int(counts.max())
+    if width == k:
+        return d, None
+    index = np.zeros((n, width), dtype=np.int64)
+    packed_loss = np.full((n, width), np.inf)
+    packed_cost = np.empty((n, width))
+    for a, block in zip(range(0, n, step), blocks, strict=True):
+        rows = slice(a, a + block.keep.shape[0])
+        block.pack(counts[rows], index[rows], packed_loss[rows], packed_cost[rows])
+    return Dense(packed_loss, packed_cost[None], d.budget), index
+
+
+@dataclass(frozen=True, eq=False)
+class _Block:
+    """Rows of `compact`: ``keep`` (r, K) the undominated options of ``loss`` and ``cost``
+    (r, K), sorted by loss along ``order`` where it is not ``None``."""
+
+    keep: NDArray[np.bool_]
+    loss: F64
+    cost: F64
+    order: I64 | None
+
+    def pack(self, counts: I64, index: I64, loss: F64, cost: F64) -> None:
+        """Write the kept options packed to the left into the (r, width) outputs; padding
+        points at option 0 with the item's largest cost (``loss`` must hold ``inf``)."""
+        k, width = self.keep.shape[1], index.shape[1]
+        src = np.flatnonzero(self.keep)
+        dst = np.flatnonzero(np.arange(width) < counts[:, None])  # the same, packed left
+        cost[:] = self.cost.max(axis=1, keepdims=True)
+        index.reshape(-1)[dst] = src % k if self.order is None else self.order.reshape(-1)[src]
+        loss.reshape(-1)[dst] = self.loss.reshape(-1)[src]
+        cost.reshape(-1)[dst] = self.cost.reshape(-1)[src]
+
+
+def _undominated(loss: F64, cost: F64) -> _Block:
+    """The rule of `compact` on rows (r, K) of one budget's loss and cost."""
+    order = None
     unsorted = np.flatnonzero((loss[:, 1:] < loss[:, :-1]).any(axis=1))
     if unsorted.size:
-        order = order.copy()
+        order = np.broadcast_to(np.arange(loss.shape[1]), loss.shape).copy()
         order[unsorted] = np.argsort(loss[unsorted], axis=1, kind="stable")
         loss = np.take_along_axis(loss, order, axis=1)
         cost = np.take_along_axis(cost, order, axis=1)
     before = np.minimum.accumulate(cost, axis=1)
     keep = np.isfinite(loss)
     keep[:, 1:] &= cost[:, 1:] < before[:, :-1]
-    counts = keep.sum(axis=1)
-    width = int(counts.max())
-    if width == k:
-        return d, None
-    src = np.flatnonzero(keep)
-    dst = np.flatnonzero(np.arange(width) < counts[:, None])  # the same, packed to the left
-    index = np.zeros(n * width, dtype=np.int64)
-    index[dst] = order.ravel()[src] if unsorted.size else src % k
-    packed_loss = np.full(n * width, np.inf)
-    packed_loss[dst] = loss.ravel()[src]
-    packed_cost = np.repeat(d.cost[0].max(axis=1), width)
-    packed_cost[dst] = cost.ravel()[src]
-    sub = Dense(packed_loss.reshape(n, width), packed_cost.reshape(1, n, width), d.budget)
-    return sub, index.reshape(n, width)
+    return _Block(keep, loss, cost, order)
 
 
 def non_dominated(cost: F64 | I64, loss: F64) -> I64:
