@@ -211,9 +211,12 @@ def fill(d: Dense, choice: I64) -> I64:
 
 def _fits(extra: F64, slack: F64) -> NDArray[np.bool_]:
     """Where the extra cost (R, n, K) of a move fits the slack (R,) in every resource."""
+    fits: NDArray[np.bool_]
     if slack.size == 1:
-        return np.less_equal(extra[0], slack[0])
-    return np.all(extra <= slack[:, None, None], axis=0)
+        fits = np.less_equal(extra[0], slack[0])
+    else:
+        fits = np.all(extra <= slack[:, None, None], axis=0)
+    return fits
 
 
 def _fill_rows(d: Dense, choice: I64, slack: F64) -> I64:

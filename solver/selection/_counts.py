@@ -9,9 +9,11 @@ values) and cost :math:`T^r_g(k)`:
     \min_{k_g \in K_g} \sum_g D_g(k_g) \quad \text{s.t.} \quad \sum_g T^r_g(k_g) \le B^r
 
 which is the allocation family's problem: one item per group, one option per allowed count
-(most kept first), loss :math:`D_g` shifted by its minimum to be >= 0. The arrays go straight
-to `solve_arrays`, the allocation family's exact method (the one `allocate` runs), without
-building and validating layer profiles again; this module only translates.
+(most kept first), loss :math:`D_g` shifted by its minimum to be >= 0. The dense instance goes
+straight to `solve_dense`, the allocation family's exact method (the one `allocate` runs),
+without building and validating layer profiles again; this module only translates. Dominated
+counts are dropped (`compact`) before the solve, so that only the compact instance is held
+while it runs; no group's items are argsorted (sorted values and `keep_top` suffice).
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from .._result import Status
-from ..allocation._exact import solve_arrays
-from ._instance import F64, Instance, Solution, keep_top
+from ..allocation._dense import Dense, compact
+from ..allocation._exact import solve_dense
+from ._instance import F64, I64, Instance, Solution, keep_top
 
 __all__ = ["countable", "solve_counts"]
 
@@ -40,19 +42,19 @@ def countable(inst: Instance) -> bool:
 
 @dataclass(frozen=True, eq=False)
 class Tables:
-    """The count-table problem as the allocation family's dense arrays.
+    """The count-table problem as the allocation family's dense instance, dominated counts out.
 
-    Option ``j`` of group ``g`` keeps ``inst.allowed[g][::-1][j]`` items (most kept first);
-    ``allowed`` (G, L) marks the real options; ``loss`` (G, L) the removed value less
-    ``shift`` per group (0 on padding); ``cost`` (R, G, L) (0 on padding); ``ascending`` (N,)
-    every group's values sorted ascending in the group's place.
+    Option ``j`` of group ``g`` keeps ``counts[g, j]`` items (most kept first); ``dense`` holds
+    its removed value less ``shift`` per group (``loss``, (G, W)) and its cost (``cost``,
+    (R, G, W)), padded as `Dense` says (loss ``inf``); ``kth`` (G, W) is the group's
+    ``counts[g, j]``-th largest value (0 where nothing is kept). With one resource, `compact`
+    has dropped the counts that another beats in both cost and removed value.
     """
 
-    allowed: NDArray[np.bool_]
-    loss: F64
-    cost: F64
+    dense: Dense
+    counts: I64
+    kth: F64
     shift: float
-    ascending: F64
 
 
 def _table(inst: Instance, g: int) -> F64:
@@ -62,19 +64,17 @@ def _table(inst: Instance, g: int) -> F64:
     return np.asarray(unit[:, None] * np.arange(int(inst.sizes[g]) + 1), dtype=np.float64)
 
 
-def tables(inst: Instance) -> Tables:
-    """The dense arrays of the count-table problem of ``inst`` (see `Tables`).
+def _rows(inst: Instance, ascending: F64) -> tuple[Dense, float]:
+    """Every allowed count of every group as a padded `Dense`, and the shift.
 
-    One pass per group: its values sorted in place, their running sums (the removed value of
-    keeping ``k`` is the sum of the ``n - k`` smallest), its row written; an interval of
-    counts is a slice.
+    One pass per group: its values sorted in place in ``ascending`` (N,), their running sums
+    (keeping ``k`` removes the ``n - k`` smallest), its row written; an interval of counts is
+    a slice.
     """
-    sizes = np.array([a.size for a in inst.allowed], dtype=np.int64)
-    shape = (inst.n_groups, int(sizes.max()))
+    shape = (inst.n_groups, max(a.size for a in inst.allowed))
     loss = np.empty(shape)
     cost = np.empty((len(inst.resources), *shape))
-    low = np.empty(inst.n_groups)
-    ascending = inst.values.copy()
+    shift = 0.0
     removed = np.zeros(int(inst.sizes.max()) + 1)  # removed[j]: the j smallest values summed
     starts = inst.starts.tolist()
     for g, allowed in enumerate(inst.allowed):
@@ -90,28 +90,55 @@ def tables(inst: Instance) -> Tables:
         else:
             row[:] = removed[n - allowed[::-1]]
             cost[:, g, :m] = _table(inst, g)[:, allowed[::-1]]
-        low[g] = row.min()
-        row -= low[g]
-        loss[g, m:] = 0.0
-        cost[:, g, m:] = 0.0
-    allowed_mask = np.arange(shape[1]) < sizes[:, None]
-    return Tables(allowed_mask, loss, cost, float(low.sum()), ascending)
+        low = float(row.min())
+        row -= low
+        shift += low
+        loss[g, m:] = np.inf
+        cost[:, g, m:] = cost[:, g, :m].max(axis=1, keepdims=True)
+    return Dense(loss, cost, inst.budget), shift
+
+
+def tables(inst: Instance) -> Tables:
+    """The dense instance of the count-table problem of ``inst`` (see `Tables`).
+
+    The rows of every allowed count (`_rows`) live only until `compact` has dropped the
+    dominated ones: the solve holds the compact instance alone.
+    """
+    ascending = inst.values.copy()
+    full, shift = _rows(inst, ascending)
+    dense, index = compact(full)
+    del full
+    counts = np.empty(dense.loss.shape, dtype=np.int64)
+    kth = np.empty(dense.loss.shape)
+    starts = inst.starts.tolist()
+    for g, allowed in enumerate(inst.allowed):
+        a, b = starts[g], starts[g + 1]
+        options = allowed[::-1]
+        if index is None:
+            counts[g, : options.size] = options
+            counts[g, options.size :] = options[0]  # padding: never chosen
+        else:
+            counts[g] = options[index[g]]
+        kth[g] = ascending[a:b][(b - a - counts[g]) % (b - a)]  # the k-th largest; k = 0:
+        kth[g, counts[g] == 0] = 0.0  # nothing kept
+    return Tables(dense, counts, kth, shift)
 
 
 def solve_counts(inst: Instance, time_limit: float | None = None, seed: int = 0) -> Solution:
     """Certified optimum by the allocation family's exact method; every group keeps top-k."""
     del seed  # deterministic
     t = tables(inst)
-    sol = solve_arrays(t.loss, t.cost, t.allowed, inst.budget, time_limit=time_limit)
+    sol = solve_dense(t.dense, time_limit=time_limit)
     if sol.choice is None:
         status = Status.INFEASIBLE if sol.status is Status.INFEASIBLE else Status.TIME_LIMIT
         return Solution(status, None, sol.lower_bound + t.shift, sol.message)
+    rows = np.arange(inst.n_groups)
+    kept, kth = t.counts[rows, sol.choice].tolist(), t.kth[rows, sol.choice].tolist()
     mask = np.empty(inst.n_items, dtype=bool)
     starts = inst.starts.tolist()
-    for g, (allowed, option) in enumerate(zip(inst.allowed, sol.choice.tolist(), strict=True)):
+    for g in range(inst.n_groups):
         a, b = starts[g], starts[g + 1]
-        kept = int(allowed[allowed.size - 1 - option])
-        keep_top(inst.values[a:b], kept, float(t.ascending[b - kept]) if kept else 0.0, mask[a:b])
+        keep_top(inst.values[a:b], kept[g], kth[g], mask[a:b])
     status = Status.OPTIMAL if sol.status is Status.OPTIMAL else Status.TIME_LIMIT
     message = "multiple-choice knapsack, the allocation family's exact method"
     return Solution(status, mask, sol.lower_bound + t.shift, f"{message}. {sol.message}".strip())

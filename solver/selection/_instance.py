@@ -21,6 +21,9 @@ F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 B1 = NDArray[np.bool_]
 
+SUM_BLOCK = 1 << 13
+"""Items per block of `Instance.objective` (its temporaries stay below malloc's mmap size)."""
+
 
 def descending(values: F64) -> I64:
     """Indices by descending value, ties by index (a stable sort, done fast without ties)."""
@@ -179,8 +182,12 @@ class Instance:
         return np.asarray(total, dtype=np.float64)
 
     def objective(self, mask: B1) -> float:
-        """Total value removed."""
-        return float(np.where(mask, 0.0, self.values).sum())
+        """Total value removed (summed in blocks of `SUM_BLOCK` items: small temporaries)."""
+        total = 0.0
+        for a in range(0, self.n_items, SUM_BLOCK):
+            block = slice(a, a + SUM_BLOCK)
+            total += float(np.where(mask[block], 0.0, self.values[block]).sum())
+        return total
 
     def fits(self, mask: B1, rtol: float) -> bool:
         return self.within(self.usage(mask), rtol)
