@@ -102,15 +102,15 @@ def compact(d: Dense) -> tuple[Dense, I64 | None]:
     index = np.zeros((n, width), dtype=np.int64)
     loss = np.full((n, width), np.inf)
     cost = np.empty((n, width))
-    columns = np.broadcast_to(np.arange(k), (min(step, n), k))
     for a, block in zip(starts, blocks, strict=True):
         rows = slice(a, a + block.keep.shape[0])
-        filled = np.arange(width) < counts[rows, None]  # the kept options, packed to the left
+        src = np.flatnonzero(block.keep)
+        dst = np.flatnonzero(np.arange(width) < counts[rows, None])  # the same, packed left
         cost[rows] = block.cost.max(axis=1, keepdims=True)
-        order = columns[: block.keep.shape[0]] if block.order is None else block.order
-        index[rows][filled] = order[block.keep]
-        loss[rows][filled] = block.loss[block.keep]
-        cost[rows][filled] = block.cost[block.keep]
+        order = src % k if block.order is None else block.order.reshape(-1)[src]
+        index[rows].reshape(-1)[dst] = order
+        loss[rows].reshape(-1)[dst] = block.loss.reshape(-1)[src]
+        cost[rows].reshape(-1)[dst] = block.cost.reshape(-1)[src]
     return Dense(loss, cost[None], d.budget), index
 
 

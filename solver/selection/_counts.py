@@ -98,6 +98,17 @@ def _rows(inst: Instance, ascending: F64) -> tuple[Dense, float]:
     return Dense(loss, cost, inst.budget), shift
 
 
+def _option_counts(inst: Instance, index: I64 | None, shape: tuple[int, ...]) -> I64:
+    """(G, W): the count option ``j`` keeps, ``index`` (G, W) the original options `compact`
+    kept (``None``: all of them; the padding then gets a count of the group too)."""
+    options = np.broadcast_to(np.arange(shape[1]), shape) if index is None else index
+    counts: I64 = np.maximum(inst.kmax[:, None] - options, inst.kmin[:, None])  # intervals
+    for g in np.flatnonzero(~inst.interval).tolist():
+        allowed = inst.allowed[g]
+        counts[g] = allowed[::-1][np.minimum(options[g], allowed.size - 1)]
+    return counts
+
+
 def tables(inst: Instance) -> Tables:
     """The dense instance of the count-table problem of ``inst`` (see `Tables`).
 
@@ -108,19 +119,10 @@ def tables(inst: Instance) -> Tables:
     full, shift = _rows(inst, ascending)
     dense, index = compact(full)
     del full
-    counts = np.empty(dense.loss.shape, dtype=np.int64)
-    kth = np.empty(dense.loss.shape)
-    starts = inst.starts.tolist()
-    for g, allowed in enumerate(inst.allowed):
-        a, b = starts[g], starts[g + 1]
-        options = allowed[::-1]
-        if index is None:
-            counts[g, : options.size] = options
-            counts[g, options.size :] = options[0]  # padding: never chosen
-        else:
-            counts[g] = options[index[g]]
-        kth[g] = ascending[a:b][(b - a - counts[g]) % (b - a)]  # the k-th largest; k = 0:
-        kth[g, counts[g] == 0] = 0.0  # nothing kept
+    counts = _option_counts(inst, index, dense.loss.shape)
+    last = inst.starts[1:, None] - 1  # k = 0 reads the group's last value, then 0
+    kth = ascending[np.minimum(inst.starts[:-1, None] + inst.sizes[:, None] - counts, last)]
+    kth[counts == 0] = 0.0
     return Tables(dense, counts, kth, shift)
 
 

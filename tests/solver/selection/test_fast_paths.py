@@ -50,19 +50,25 @@ def test_keeps_top_refuses_every_other_mask(seed: int) -> None:
         assert _instance.keeps_top(values, mask) is want, (values, mask)
 
 
-def _tables_problem(rng: np.random.Generator, n_groups: int, n: int) -> SelectionProblem:
-    groups, total = [], 0.0
+def _tables_problem(
+    rng: np.random.Generator, n_groups: int, n: int, resources: int = 1
+) -> SelectionProblem:
+    """Noisy staircases per resource ("lat", then "mem"), 40% of the largest totals."""
+    groups, total = [], np.zeros(resources)
+    names = ("lat", "mem")[:resources]
     for g in range(n_groups):
         values = _tied(rng, n) if g % 3 == 0 else rng.lognormal(0, 1, n)
-        latency = np.round(np.ceil(np.arange(n + 1) / 4) + rng.uniform(0, 0.3, n + 1), 2)
+        table = {
+            r: np.round(np.ceil(np.arange(n + 1) / 4) + rng.uniform(0, 0.3, n + 1), 2)
+            for r in names
+        }
         min_keep = int(rng.integers(0, 3))
         round_to = int(rng.integers(1, 4))
-        table = {"lat": latency}
         groups.append(
             ItemGroup(f"g{g}", values, cost_by_count=table, min_keep=min_keep, round_to=round_to)
         )
-        total += float(latency.max())
-    return SelectionProblem(groups, {"lat": 0.4 * total})
+        total += [float(table[r].max()) for r in names]
+    return SelectionProblem(groups, {r: 0.4 * float(t) for r, t in zip(names, total, strict=True)})
 
 
 def test_orders_are_sorted_on_first_use_and_read_like_a_dict() -> None:
@@ -96,11 +102,14 @@ def test_all_counted_groups_carry_no_per_item_costs() -> None:
         assert result.status in (Status.OPTIMAL, Status.FEASIBLE, Status.INFEASIBLE), method
 
 
+@pytest.mark.parametrize("resources", [1, 2])
 @pytest.mark.parametrize("seed", range(8))
-def test_count_route_equals_the_milp_on_random_tables(seed: int) -> None:
-    """The count-table route (exact) against HiGHS on the general model of the same problem."""
+def test_count_route_equals_the_milp_on_random_tables(seed: int, resources: int) -> None:
+    """The count-table route (exact) against HiGHS on the general model of the same problem;
+    with two resources nothing is compacted."""
     rng = np.random.default_rng(seed)
-    problem = _tables_problem(rng, int(rng.integers(2, 7)), int(rng.integers(3, 40)))
+    n_groups, n = int(rng.integers(2, 7)), int(rng.integers(3, 40))
+    problem = _tables_problem(rng, n_groups, n, resources)
     exact, milp = select(problem, method="exact"), select(problem, method="milp")
     assert exact.status is milp.status
     if exact.status is Status.INFEASIBLE:
