@@ -94,11 +94,12 @@ def checkpoint(last: float, inc: Incumbent, bound: float, deadline: float) -> fl
 def setup(d: Dense, mu: F64, bound: float) -> Setup:
     """Reduced costs at the multipliers ``mu`` whose dual value is ``bound``."""
     value = priced(d, mu)
-    reduced = value - value.min(axis=1, keepdims=True)
+    base = argmin_cheapest(d, value)
+    value -= value.min(axis=1, keepdims=True)  # the reduced costs, in place
     weights = [mu] if np.any(mu > 0) else []
     if mu.size > 1:
         weights += [np.eye(mu.size)[r] / d.budget[r] for r in range(mu.size)]
-    return Setup(mu, reduced, argmin_cheapest(d, value), bound, tuple(weights))
+    return Setup(mu, value, base, bound, tuple(weights))
 
 
 def _dominance(loss: F64, cost: F64) -> NDArray[np.int64]:

@@ -34,6 +34,9 @@ class Dense:
     @cached_property
     def weight(self) -> F64:
         """Cost summed over resources, each relative to its budget, shape (n, K)."""
+        if self.budget.size == 1:
+            share: F64 = self.cost[0] / self.budget[0]
+            return share
         total: F64 = (self.cost / self.budget[:, None, None]).sum(axis=0)
         return total
 
@@ -67,6 +70,11 @@ def from_arrays(loss: F64, cost: F64, allowed: NDArray[np.bool_], budget: F64) -
     return Dense(loss, np.where(allowed, cost, most), budget)
 
 
+BLOCK = 1 << 16
+"""Options per block of rows that `compact` filters at once: its temporaries stay small
+(cache-sized, reused) however large the instance, and only its result is new memory."""
+
+
 def compact(d: Dense) -> tuple[Dense, I64 | None]:
     """``d`` without dominated options, and the original index of every option kept.
 
@@ -77,36 +85,60 @@ def compact(d: Dense) -> tuple[Dense, I64 | None]:
 
     Notes
     -----
-    :math:`O(nK)`, plus a sort of the items whose loss is not ascending.
+    :math:`O(nK)`, plus a sort of the items whose loss is not ascending; in blocks of about
+    `BLOCK` options, so that the memory it touches beyond ``d`` is its result.
     """
     if d.budget.size != 1:
         return d, None
     n, k = d.loss.shape
-    loss, cost = d.loss, d.cost[0]
-    order: I64 = np.broadcast_to(np.arange(k), (n, k))
-    unsorted = np.flatnonzero((loss[:, 1:] < loss[:, :-1]).any(axis=1))
-    if unsorted.size:
-        order = order.copy()
-        order[unsorted] = np.argsort(loss[unsorted], axis=1, kind="stable")
-        loss = np.take_along_axis(loss, order, axis=1)
-        cost = np.take_along_axis(cost, order, axis=1)
-    before = np.minimum.accumulate(cost, axis=1)
-    keep = np.isfinite(loss)
-    keep[:, 1:] &= cost[:, 1:] < before[:, :-1]
-    counts = keep.sum(axis=1)
+    step = max(1, BLOCK // max(k, 1))
+    starts = range(0, n, step)
+    scratch = np.empty((min(step, n), k))
+    blocks = [_undominated(d.loss[a : a + step], d.cost[0, a : a + step], scratch) for a in starts]
+    counts = np.concatenate([b.keep.sum(axis=1) for b in blocks])
     width = int(counts.max())
     if width == k:
         return d, None
-    src = np.flatnonzero(keep)
-    dst = np.flatnonzero(np.arange(width) < counts[:, None])  # the same, packed to the left
-    index = np.zeros(n * width, dtype=np.int64)
-    index[dst] = order.ravel()[src] if unsorted.size else src % k
-    packed_loss = np.full(n * width, np.inf)
-    packed_loss[dst] = loss.ravel()[src]
-    packed_cost = np.repeat(d.cost[0].max(axis=1), width)
-    packed_cost[dst] = cost.ravel()[src]
-    sub = Dense(packed_loss.reshape(n, width), packed_cost.reshape(1, n, width), d.budget)
-    return sub, index.reshape(n, width)
+    index = np.zeros((n, width), dtype=np.int64)
+    loss = np.full((n, width), np.inf)
+    cost = np.empty((n, width))
+    for a, block in zip(starts, blocks, strict=True):
+        rows = slice(a, a + block.keep.shape[0])
+        src = np.flatnonzero(block.keep)
+        dst = np.flatnonzero(np.arange(width) < counts[rows, None])  # the same, packed left
+        cost[rows] = block.cost.max(axis=1, keepdims=True)
+        order = src % k if block.order is None else block.order.reshape(-1)[src]
+        index[rows].reshape(-1)[dst] = order
+        loss[rows].reshape(-1)[dst] = block.loss.reshape(-1)[src]
+        cost[rows].reshape(-1)[dst] = block.cost.reshape(-1)[src]
+    return Dense(loss, cost[None], d.budget), index
+
+
+@dataclass(frozen=True, eq=False)
+class _Block:
+    """Rows of `compact`: ``keep`` (r, K) the undominated options of ``loss`` and ``cost``
+    (r, K), sorted by loss along ``order`` where it is not ``None``."""
+
+    keep: NDArray[np.bool_]
+    loss: F64
+    cost: F64
+    order: I64 | None
+
+
+def _undominated(loss: F64, cost: F64, scratch: F64) -> _Block:
+    """The rule of `compact` on rows (r, K) of one budget's loss and cost; ``scratch`` holds
+    at least (r, K)."""
+    order = None
+    unsorted = np.flatnonzero((loss[:, 1:] < loss[:, :-1]).any(axis=1))
+    if unsorted.size:
+        order = np.broadcast_to(np.arange(loss.shape[1]), loss.shape).copy()
+        order[unsorted] = np.argsort(loss[unsorted], axis=1, kind="stable")
+        loss = np.take_along_axis(loss, order, axis=1)
+        cost = np.take_along_axis(cost, order, axis=1)
+    before = np.minimum.accumulate(cost, axis=1, out=scratch[: loss.shape[0]])
+    keep = np.isfinite(loss)
+    keep[:, 1:] &= cost[:, 1:] < before[:, :-1]
+    return _Block(keep, loss, cost, order)
 
 
 def non_dominated(cost: F64 | I64, loss: F64) -> I64:
@@ -124,11 +156,16 @@ def non_dominated(cost: F64 | I64, loss: F64) -> I64:
 
 def priced(d: Dense, mu: F64) -> F64:
     """Lagrangian value ``loss + mu . cost`` of every option, shape (n, K)."""
-    value = d.loss.copy()
-    for r in range(mu.size):
-        if mu[r] != 0.0:
-            value += mu[r] * d.cost[r]
-    return value
+    value: F64 | None = None
+    scratch: F64 | None = None
+    for r in np.flatnonzero(mu != 0.0).tolist():
+        if value is None:  # the first term with the loss added to it: one array, no copy
+            value = np.multiply(d.cost[r], mu[r])
+            value += d.loss
+            continue
+        scratch = np.multiply(d.cost[r], mu[r], out=scratch)
+        value += scratch
+    return d.loss.copy() if value is None else value
 
 
 def argmin_cheapest(d: Dense, value: F64, weight: F64 | None = None) -> I64:
@@ -160,25 +197,40 @@ def fill(d: Dense, choice: I64) -> I64:
     """
     slack = d.budget * (1.0 + FEAS_RTOL) - d.usage(choice)
     extra = d.cost - d.cost[:, d.rows, choice][:, :, None]
-    ok = np.all(extra <= slack[:, None, None], axis=0) & (d.loss < d.loss[d.rows, choice][:, None])
+    ok = _fits(extra, slack) & (d.loss < d.loss[d.rows, choice][:, None])
     movable = np.flatnonzero(ok.any(axis=1))
     if movable.size == 0:
         return choice.copy()
+    if movable.size == d.rows.size:
+        return _fill_rows(d, choice, slack)
     sub = Dense(d.loss[movable], d.cost[:, movable], d.budget)
     out = choice.copy()
     out[movable] = _fill_rows(sub, choice[movable], slack)
     return out
 
 
+def _fits(extra: F64, slack: F64) -> NDArray[np.bool_]:
+    """Where the extra cost (R, n, K) of a move fits the slack (R,) in every resource."""
+    fits: NDArray[np.bool_]
+    if slack.size == 1:
+        fits = np.less_equal(extra[0], slack[0])
+    else:
+        fits = np.all(extra <= slack[:, None, None], axis=0)
+    return fits
+
+
 def _fill_rows(d: Dense, choice: I64, slack: F64) -> I64:
-    """`fill` on the rows of ``d`` with ``slack`` (R,) left by the rest of the plan."""
+    """`fill` on the rows of ``d`` with ``slack`` (R,) left by the rest of the plan; the
+    arrays of a round are reused by the next."""
     choice = choice.copy()
     rows = d.rows
+    extra, gain = np.empty_like(d.cost), np.empty_like(d.loss)
     for _ in range(64):
-        extra = d.cost - d.cost[:, rows, choice][:, :, None]
-        gain = d.loss[rows, choice][:, None] - d.loss
-        ok = np.all(extra <= slack[:, None, None], axis=0) & (gain > 0)
-        gain = np.where(ok, gain, 0.0)
+        np.subtract(d.cost, d.cost[:, rows, choice][:, :, None], out=extra)
+        np.subtract(d.loss[rows, choice][:, None], d.loss, out=gain)
+        ok = _fits(extra, slack)
+        ok &= gain > 0
+        np.copyto(gain, 0.0, where=~ok)
         best = gain.argmax(axis=1)
         movers = np.flatnonzero(gain[rows, best] > 0)
         if movers.size == 0:

@@ -122,6 +122,14 @@ def solve_arrays(
     Xu et al., "Efficient Joint Optimization of Layer-Adaptive Weight Pruning", ICCV 2023.
     """
     full = from_arrays(loss, cost, allowed, budget)
+    return solve_dense(full, time_limit=time_limit, max_states=max_states)
+
+
+def solve_dense(
+    full: Dense, *, time_limit: float | None = None, max_states: int = 1_000_000
+) -> Solution:
+    """`solve_arrays` on an instance already padded as `Dense` says (loss ``inf``, the item's
+    largest cost), for callers that build the padded arrays themselves."""
     d, index = compact(full)
     sol = _solve(d, deadline(time_limit), max_states)
     if index is None or sol.choice is None:

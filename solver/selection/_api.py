@@ -24,8 +24,9 @@ __all__ = ["METHODS", "select"]
 
 def _solve_exact(inst: Instance, time_limit: float | None = None, seed: int = 0) -> Solution:
     if _counts.countable(inst):
-        return _counts.solve_counts(inst, time_limit, seed)
-    sol = _knapsack01.solve_exact01(inst, time_limit, seed)
+        sol = _counts.solve_counts(inst, time_limit, seed)
+    else:
+        sol = _knapsack01.solve_exact01(inst, time_limit, seed)
     if sol.mask is None:
         return sol
     return Solution(sol.status, spend_free_slack(inst, sol.mask), sol.lower_bound, sol.message)
@@ -83,11 +84,18 @@ def _infeasible(inst: Instance, name: str, start: float, detail: str) -> Selecti
 
 
 def _groups(inst: Instance, mask: np.ndarray) -> dict[str, GroupSelection]:
+    """Per group its kept indices and mask: views into one index array and one mask copy."""
+    mask = mask.copy()
+    kept = np.flatnonzero(mask).astype(np.int64, copy=False)
+    cuts = np.searchsorted(kept, inst.starts).tolist()
+    starts = inst.starts.tolist()
     out = {}
     for g, name in enumerate(inst.names):
-        local = mask[inst.starts[g] : inst.starts[g + 1]].copy()
-        kept = np.flatnonzero(local).astype(np.int64)
-        out[name] = GroupSelection(kept=kept, count=int(kept.size), mask=local)
+        local = kept[cuts[g] : cuts[g + 1]]
+        local -= starts[g]
+        out[name] = GroupSelection(
+            kept=local, count=int(local.size), mask=mask[starts[g] : starts[g + 1]]
+        )
     return out
 
 
@@ -102,7 +110,9 @@ def _result(inst: Instance, sol: Solution, name: str, start: float) -> Selection
                "message": f"{detail} {result.message}"}
         )  # fmt: skip
     mask = sol.mask
-    if not inst.fits(mask, FIT_RTOL) or not inst.side_ok(mask):
+    counts = inst.counts(mask)
+    used = inst.usage(mask, counts)
+    if not inst.within(used, FIT_RTOL) or not inst.side_ok(mask, counts):
         raise RuntimeError(f"internal error: method {name!r} returned a selection out of bounds")
     objective = inst.objective(mask)
     lower_bound = min(sol.lower_bound, objective)
@@ -115,7 +125,7 @@ def _result(inst: Instance, sol: Solution, name: str, start: float) -> Selection
         objective=objective,
         lower_bound=lower_bound,
         gap=gap,
-        usage=_usage(inst, inst.usage(mask)),
+        usage=_usage(inst, used),
         limit=_usage(inst, inst.budget),
         method=name,
         solve_time_s=time.perf_counter() - start,

@@ -8,6 +8,7 @@ per-item cost.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -20,6 +21,78 @@ F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 B1 = NDArray[np.bool_]
 
+SUM_BLOCK = 1 << 13
+"""Items per block of `Instance.objective` (its temporaries stay below malloc's mmap size)."""
+
+
+def descending(values: F64) -> I64:
+    """Indices by descending value, ties by index (a stable sort, done fast without ties)."""
+    order = np.argsort(-values)
+    ranked = values[order]
+    if np.any(ranked[1:] == ranked[:-1]):
+        order = np.argsort(-values, kind="stable")
+    return np.asarray(order, dtype=np.int64)
+
+
+def keep_top(values: F64, k: int, kth: float, out: B1) -> B1:
+    """Write into ``out`` the mask of the top-``k`` of ``values`` (descending, ties by index).
+
+    ``kth`` is the ``k``-th largest value (ignored at ``k = 0``): every value above it is
+    kept, and of those equal to it the first by index, as many as ``k`` leaves. :math:`O(n)`.
+    """
+    if k == 0:
+        out[:] = False
+        return out
+    np.greater_equal(values, kth, out=out)
+    extra = int(np.count_nonzero(out)) - k
+    if extra > 0:
+        ties = np.flatnonzero(values == kth)
+        out[ties[ties.size - extra :]] = False
+    return out
+
+
+def keeps_top(values: F64, local: B1) -> bool:
+    """Whether ``local`` keeps a top-k of ``values`` (descending, ties by index), k its count."""
+    lo = np.where(local, values, np.inf).min()
+    hi = np.where(local, -np.inf, values).max()
+    if lo != hi:
+        return bool(lo > hi)
+    kept = local[values == lo]  # the ties at the boundary: the kept ones come first
+    return not bool(np.any(kept[1:] & ~kept[:-1]))
+
+
+class Orders(Mapping[int, I64]):
+    """Per counted group, its items by descending value (ties by index), sorted on first use.
+
+    The count-table route never needs the orders (sorted values and `keep_top` suffice);
+    the other methods read them through this mapping as from a dict.
+    """
+
+    def __init__(self, values: F64, starts: I64, groups: Iterable[int]) -> None:
+        self._values, self._starts = values, starts
+        self._groups = tuple(groups)
+        self._known = frozenset(self._groups)
+        self._done: dict[int, I64] = {}
+
+    def __getitem__(self, g: int) -> I64:
+        order = self._done.get(g)
+        if order is None:
+            if g not in self._known:
+                raise KeyError(g)
+            order = descending(self._values[self._starts[g] : self._starts[g + 1]])
+            order.flags.writeable = False
+            self._done[g] = order
+        return order
+
+    def __contains__(self, g: object) -> bool:
+        return g in self._known
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._groups)
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
 
 @dataclass(frozen=True, eq=False)
 class Instance:
@@ -31,7 +104,8 @@ class Instance:
     values: F64
     """shape (N,)"""
     costs: F64
-    """shape (R, N): per-item costs (0 on the items of counted groups)."""
+    """shape (R, N): per-item costs (0 on the items of counted groups; a read-only broadcast
+    of zeros when every group is counted)."""
     allowed: tuple[I64, ...]
     """per group, the allowed kept counts, ascending."""
     tables: dict[int, F64]
@@ -39,8 +113,8 @@ class Instance:
     resources: tuple[str, ...]
     budget: F64
     fingerprint: str = ""
-    order: dict[int, I64] = field(default_factory=dict)
-    """per counted group, its items by descending value (ties by index)."""
+    order: Mapping[int, I64] = field(default_factory=dict)
+    """per counted group, its items by descending value (ties by index); see `Orders`."""
 
     @property
     def n_groups(self) -> int:
@@ -90,52 +164,60 @@ class Instance:
 
     def counts(self, mask: B1) -> I64:
         """Kept count per group."""
-        return np.add.reduceat(mask.astype(np.int64), self.starts[:-1]) * (self.sizes > 0)
+        return np.add.reduceat(mask, self.starts[:-1], dtype=np.int64) * (self.sizes > 0)
 
     @cached_property
     def any_per_item(self) -> bool:
-        return bool(self.per_item.any())
+        return len(self.tables) < self.n_groups
 
-    def usage(self, mask: B1) -> F64:
-        """Total per resource of the items ``mask`` keeps."""
+    def usage(self, mask: B1, counts: I64 | None = None) -> F64:
+        """Total per resource of the items ``mask`` keeps (``counts`` its `counts`, if known)."""
         total = np.zeros(len(self.resources))
         if self.any_per_item:
             total = self.costs @ mask.astype(np.float64)
         if self.tables:
-            counts = self.counts(mask)
+            counts = self.counts(mask) if counts is None else counts
             for g, table in self.tables.items():
                 total = total + table[:, counts[g]]
         return np.asarray(total, dtype=np.float64)
 
     def objective(self, mask: B1) -> float:
-        """Total value removed."""
-        return float(np.sum(self.values, where=~mask))
+        """Total value removed (summed in blocks of `SUM_BLOCK` items: small temporaries)."""
+        total = 0.0
+        for a in range(0, self.n_items, SUM_BLOCK):
+            block = slice(a, a + SUM_BLOCK)
+            total += float(np.where(mask[block], 0.0, self.values[block]).sum())
+        return total
 
     def fits(self, mask: B1, rtol: float) -> bool:
-        return bool(np.all(self.usage(mask) <= self.budget * (1.0 + rtol) + rtol))
+        return self.within(self.usage(mask), rtol)
 
-    def side_ok(self, mask: B1) -> bool:
+    def within(self, used: F64, rtol: float) -> bool:
+        """Whether the totals ``used`` (R,) meet every budget with relative slack ``rtol``."""
+        return bool(np.all(used <= self.budget * (1.0 + rtol) + rtol))
+
+    def side_ok(self, mask: B1, counts: I64 | None = None) -> bool:
         """Every kept count allowed and every counted group keeping its top items."""
-        counts = self.counts(mask)
-        for g, allowed in enumerate(self.allowed):
-            if not np.any(allowed == counts[g]):
-                return False
-        for g, order in self.order.items():
-            a = self.starts[g]
-            if not mask[a + order[: counts[g]]].all():
-                return False
-        return True
+        counts = self.counts(mask) if counts is None else counts
+        inside = (self.kmin <= counts) & (counts <= self.kmax)
+        for g in np.flatnonzero(inside & ~self.interval).tolist():
+            allowed = self.allowed[g]
+            i = int(np.searchsorted(allowed, counts[g]))
+            inside[g] = i < allowed.size and allowed[i] == counts[g]
+        if not inside.all():
+            return False
+        starts = self.starts.tolist()
+        return all(
+            keeps_top(self.values[starts[g] : starts[g + 1]], mask[starts[g] : starts[g + 1]])
+            for g in self.tables
+        )
 
     def top_mask(self, g: int, k: int) -> B1:
-        """Local mask of group ``g`` keeping its top-``k`` items by value."""
-        n = int(self.sizes[g])
-        local = np.zeros(n, dtype=bool)
-        order = self.order.get(g)
-        if order is None:
-            a = self.starts[g]
-            order = np.argsort(-self.values[a : a + n], kind="stable")
-        local[order[:k]] = True
-        return local
+        """Local mask of group ``g`` keeping its top-``k`` items by value (ties by index)."""
+        a, b = int(self.starts[g]), int(self.starts[g + 1])
+        values = self.values[a:b]
+        kth = float(np.partition(values, b - a - k)[b - a - k]) if k else 0.0
+        return keep_top(values, k, kth, np.empty(b - a, dtype=bool))
 
     def min_usage(self) -> F64:
         """Smallest achievable total per resource (each resource on its own)."""

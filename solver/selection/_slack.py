@@ -14,8 +14,9 @@ value: the top-:math:`k` of a counted group, the best unkept ones of a per-item 
 count stays in :math:`K_g`), :math:`\Delta T_g(k)` their cost per resource, :math:`u` the usage
 so far and :math:`B` the budget (no tolerance: a grown plan is never over). The removed value
 never rises, so an optimum stays an optimum (with its certificate), and only value-0 items or
-what lies inside the optimality tolerance are ever added. `grow_options` does the same on the
-count route's dense arrays, in one vectorised pass (no group loop unless a group can grow).
+what lies inside the optimality tolerance are ever added. A counted group is looked at only
+when its best unkept item has value exactly 0 (a positive one that fitted would contradict the
+optimum, a negative one only lowers the value): one vectorised test, then a loop over those.
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ from numpy.typing import NDArray
 
 from ._instance import Instance
 
-__all__ = ["grow_options", "spend_free_slack"]
+__all__ = ["spend_free_slack"]
 
 B1 = NDArray[np.bool_]
 F64 = NDArray[np.float64]
-I64 = NDArray[np.int64]
 
 
 def _grow_counted(inst: Instance, mask: B1, g: int, slack: F64) -> F64 | None:
@@ -76,6 +76,16 @@ def _grow_per_item(inst: Instance, mask: B1, g: int, slack: F64) -> F64 | None:
     return added
 
 
+def _best_unkept(inst: Instance, mask: B1) -> F64:
+    """(G,): the largest value a group leaves out (-inf where it keeps everything)."""
+    out = np.full(inst.n_groups, -np.inf)
+    nonempty = np.flatnonzero(inst.sizes > 0)
+    if nonempty.size:
+        left = np.where(mask, -np.inf, inst.values)
+        out[nonempty] = np.maximum.reduceat(left, inst.starts[nonempty])
+    return out
+
+
 def spend_free_slack(inst: Instance, mask: B1) -> B1:
     """``mask`` with every group grown (in order) as far as it costs no value and fits."""
     out = mask.copy()
@@ -83,41 +93,16 @@ def spend_free_slack(inst: Instance, mask: B1) -> B1:
     if np.any(slack < 0):
         return out
     counted = inst.counted
-    # A per-item group can grow only by an unkept item of value >= 0 that fits on its own.
-    free = ~out & (inst.values >= 0.0) & inst.per_item
-    if free.any():
-        free[free] = np.all(inst.costs[:, free] <= slack[:, None], axis=0)
-    has_free = np.bincount(inst.group_of[free], minlength=inst.n_groups) > 0
-    for g in np.flatnonzero(counted | has_free).tolist():
-        grow = _grow_counted if counted[g] else _grow_per_item
-        added = grow(inst, out, g, slack)
+    grow = counted & (_best_unkept(inst, out) == 0.0)
+    if inst.any_per_item:
+        # A per-item group grows only by an unkept item of value >= 0 that fits on its own.
+        free = ~out & (inst.values >= 0.0) & inst.per_item
+        if free.any():
+            free[free] = np.all(inst.costs[:, free] <= slack[:, None], axis=0)
+        grow |= np.bincount(inst.group_of[free], minlength=inst.n_groups) > 0
+    for g in np.flatnonzero(grow).tolist():
+        step = _grow_counted if counted[g] else _grow_per_item
+        added = step(inst, out, g, slack)
         if added is not None:
             slack = slack - added
-    return out
-
-
-def grow_options(loss: F64, cost: F64, allowed: B1, choice: I64, budget: F64) -> I64:
-    """The count route's `spend_free_slack`, on its dense arrays (option 0 keeps most).
-
-    ``loss`` (G, L), ``cost`` (R, G, L), ``allowed`` (G, L), ``choice`` (G,): each group moves
-    to its option of most kept items whose loss is no higher and whose extra cost fits.
-    """
-    rows = np.arange(choice.size)
-    now_cost = cost[:, rows, choice]
-    slack = budget - now_cost.sum(axis=1)
-    if np.any(slack < 0):
-        return choice
-    width = loss.shape[1]
-    cand = np.all(cost <= (now_cost + slack[:, None])[:, :, None], axis=0)
-    cand &= allowed & (np.arange(width) < choice[:, None]) & (loss <= loss[rows, choice][:, None])
-    groups = np.flatnonzero(cand.any(axis=1))
-    if groups.size == 0:
-        return choice
-    out = choice.copy()
-    for g in groups.tolist():
-        delta = cost[:, g, :] - now_cost[:, g, None]
-        ok = np.flatnonzero(cand[g] & np.all(delta <= slack[:, None], axis=0))
-        if ok.size:
-            out[g] = int(ok[0])
-            slack = slack - delta[:, ok[0]]
     return out

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 
 from .._checks import array, finite, fmt, number
 from .._errors import InvalidProblemError
-from ._instance import F64, I64, Instance
+from ._instance import F64, I64, Instance, Orders, descending
 from ._types import ItemGroup, SelectionProblem
 
 __all__ = ["validate_problem"]
@@ -214,15 +214,6 @@ def _fast_groups(raw: Sequence[object]) -> list[_Group] | None:
     return groups
 
 
-def _descending(values: F64) -> I64:
-    """Indices by descending value, ties by index (a stable sort, done fast without ties)."""
-    order = np.argsort(-values)
-    ranked = values[order]
-    if np.any(ranked[1:] == ranked[:-1]):
-        order = np.argsort(-values, kind="stable")
-    return np.asarray(order, dtype=np.int64)
-
-
 def _budget(budget: object, known: set[str]) -> tuple[tuple[str, ...], F64]:
     if not isinstance(budget, Mapping) or not budget:
         raise InvalidProblemError(
@@ -257,6 +248,38 @@ def _unique(groups: list[_Group], raw: list[ItemGroup]) -> None:
         seen[group.name] = i
 
 
+def _table(group: _Group, resources: tuple[str, ...]) -> F64:
+    """The group's cost (R, n + 1) by kept count: its tables as given (a read-only view with
+    one resource), its per-item costs summed over its items by descending value."""
+    if len(resources) == 1 and resources[0] in group.tables:
+        view = group.tables[resources[0]].reshape(1, -1)
+        view.flags.writeable = False
+        return view
+    table = np.zeros((len(resources), group.values.size + 1))
+    order = None
+    for i, r in enumerate(resources):
+        if r in group.tables:
+            table[i] = group.tables[r]
+        elif r in group.costs:
+            order = descending(group.values) if order is None else order
+            table[i, 1:] = np.cumsum(group.costs[r][order])
+    return table
+
+
+def _per_item(groups: list[_Group], starts: I64, resources: tuple[str, ...], n: int) -> F64:
+    """The (R, N) per-item costs: zeros on counted groups, a read-only broadcast if all are."""
+    if all(g.tables for g in groups):
+        return np.broadcast_to(np.zeros((len(resources), 1)), (len(resources), n))
+    costs = np.zeros((len(resources), n))
+    for j, group in enumerate(groups):
+        if group.tables:
+            continue
+        for i, r in enumerate(resources):
+            if r in group.costs:
+                costs[i, starts[j] : starts[j + 1]] = group.costs[r]
+    return costs
+
+
 def _assemble(
     raw: list[ItemGroup],
     groups: list[_Group],
@@ -267,29 +290,14 @@ def _assemble(
     sizes = np.array([g.values.size for g in groups], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     values = np.concatenate([g.values for g in groups])
-    costs = np.zeros((len(resources), values.size))
-    tables: dict[int, F64] = {}
-    order: dict[int, I64] = {}
-    for j, group in enumerate(groups):
-        a, b = starts[j], starts[j + 1]
-        if group.tables:
-            order[j] = _descending(group.values)
-            table = np.zeros((len(resources), b - a + 1))
-            for i, r in enumerate(resources):
-                if r in group.tables:
-                    table[i] = group.tables[r]
-                elif r in group.costs:
-                    table[i, 1:] = np.cumsum(group.costs[r][order[j]])
-            tables[j] = table
-            continue
-        for i, r in enumerate(resources):
-            if r in group.costs:
-                costs[i, a:b] = group.costs[r]
+    counted = [j for j, group in enumerate(groups) if group.tables]
+    order = Orders(values, starts, counted)
+    tables = {j: _table(groups[j], resources) for j in counted}
     return Instance(
         names=tuple(g.name for g in raw),
         starts=starts,
         values=values,
-        costs=costs,
+        costs=_per_item(groups, starts, resources, values.size),
         allowed=tuple(g.allowed for g in groups),
         tables=tables,
         resources=resources,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pruneplan.solver import InvalidProblemError, Status
-from pruneplan.solver.selection import ItemGroup, SelectionProblem, _counts, select
+from pruneplan.solver.selection import ItemGroup, SelectionProblem, _counts, _instance, select
 from pruneplan.solver.selection import _validate as val
 
 from ._brute import allowed, assert_exact
@@ -48,30 +48,43 @@ def test_count_tables_equal_brute_force(negative: bool) -> None:
         assert_exact(problem, select(problem, method="exact"), seed)
 
 
-def test_tables_hold_the_removed_value_and_cost_of_every_allowed_count() -> None:
+def test_tables_hold_the_removed_value_and_cost_of_every_undominated_count() -> None:
     rng = np.random.default_rng(3)
     groups = [
         ItemGroup("a", rng.normal(0, 1, 7), cost_by_count={"lat": _staircase(rng, 7, 0.2)}),
         ItemGroup("b", rng.normal(0, 1, 4), costs={"lat": np.full(4, 0.5)}, round_to=2),
         ItemGroup("c", [3.0, 3.0, 1.0], cost_by_count={"lat": [0.0, 2.0, 1.0, 4.0]}, max_keep=2),
+        ItemGroup("d", [2.0, 0.0, 1.0, 5.0], cost_by_count={"lat": [0.0, 1.0, 1.0, 3.0, 3.5]}),
     ]
     inst = val.validate_problem(SelectionProblem(groups, {"lat": 5.0}))
     t = _counts.tables(inst)
     shifted = []
     for g, group in enumerate(groups):
         values = np.asarray(group.values, dtype=float)
-        counts = allowed(group)[::-1]
-        m = len(counts)
-        assert t.allowed[g, :m].all() and not t.allowed[g, m:].any()
-        removed = [float(np.sort(values)[: values.size - k].sum()) for k in counts]
-        shifted.append(min(removed))
-        np.testing.assert_allclose(t.loss[g, :m], np.array(removed) - min(removed), atol=1e-12)
+        counts = allowed(group)
+        removed = {k: float(np.sort(values)[: values.size - k].sum()) for k in counts}
         table = (
             np.asarray(group.cost_by_count["lat"], dtype=float)
             if group.cost_by_count
             else 0.5 * np.arange(values.size + 1)
         )
-        np.testing.assert_allclose(t.cost[0, g, :m], table[counts], atol=1e-12)
+        shifted.append(min(removed.values()))
+        real = np.isfinite(t.dense.loss[g])
+        kept = t.counts[g, real]
+        assert set(kept.tolist()) <= set(counts)
+        assert np.all(np.diff(kept) < 0)  # most kept first
+        want = [removed[k] - shifted[-1] for k in kept.tolist()]
+        np.testing.assert_allclose(t.dense.loss[g, real], want, atol=1e-12)
+        np.testing.assert_allclose(t.dense.cost[0, g, real], table[kept], atol=1e-12)
+        ranked = np.sort(values)[::-1]
+        kth = [ranked[k - 1] if k else 0.0 for k in kept.tolist()]
+        np.testing.assert_array_equal(t.kth[g, real], kth)
+        for k in counts:  # every count left out is dominated by one kept
+            cheaper = t.dense.loss[g, real] <= removed[k] - shifted[-1] + 1e-12
+            beaten = (table[kept] <= table[k]) & cheaper
+            assert beaten.any(), (g, k)
+        # padding is never chosen and costs the group's most
+        assert np.all(t.dense.cost[0, g, ~real] >= t.dense.cost[0, g, real].max())
     np.testing.assert_allclose(t.shift, sum(shifted), atol=1e-12)
 
 
@@ -98,7 +111,7 @@ def test_the_benchmark_instance_shape_is_certified() -> None:
 )
 def test_descending_is_the_stable_order(values: list[float]) -> None:
     array = np.array(values)
-    np.testing.assert_array_equal(val._descending(array), np.argsort(-array, kind="stable"))
+    np.testing.assert_array_equal(_instance.descending(array), np.argsort(-array, kind="stable"))
 
 
 def _groups(rng: np.random.Generator) -> list[ItemGroup]:
