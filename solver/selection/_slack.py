@@ -93,7 +93,9 @@ def spend_free_slack(inst: Instance, mask: B1) -> B1:
     if np.any(slack < 0):
         return out
     counted = inst.counted
-    grow = counted & (_best_unkept(inst, out) == 0.0)
+    grow = np.zeros(inst.n_groups, dtype=bool)
+    if counted.any() and np.min(inst.values) <= 0.0:
+        grow = counted & (_best_unkept(inst, out) == 0.0)
     if inst.any_per_item:
         # A per-item group grows only by an unkept item of value >= 0 that fits on its own.
         free = ~out & (inst.values >= 0.0) & inst.per_item
