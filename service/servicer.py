@@ -231,12 +231,12 @@ class PruningServicer:
         sent = _Sent()
         while True:
             recorded = self.jobs.recorded
-            record, messages = await self.offload.light(
+            ended, messages = await self.offload.light(
                 self._new_results, request.job_id, sent, request.page_size
             )
             for message in messages:
                 yield message
-            if record.state in (JOB_DONE, JOB_CANCELLED) or not request.follow:
+            if ended or not request.follow:
                 return
             await self._recorded_since(recorded)  # holds no thread while it waits
 
@@ -248,17 +248,19 @@ class PruningServicer:
             if self.jobs.recorded != count:
                 return
 
-    def _new_results(
-        self, job_id: str, sent: _Sent, page_size: int
-    ) -> tuple[JobRecord, list[bytes]]:
-        """The job's state, then its results not sent yet (now marked sent) as serialized
-        messages (`_pages`): one thread hop and three store reads for all the results
-        finished since the last look."""
-        record = self._job(job_id)
+    def _new_results(self, job_id: str, sent: _Sent, page_size: int) -> tuple[bool, list[bytes]]:
+        """Whether the job ended (done: every result sent now, or cancelled), and its results
+        not sent yet (now marked sent) as serialized messages (`_pages`): one thread hop and
+        three store reads, each of one row or of the new results only."""
+        header = self.jobs.store.job_header(job_id)
+        if header is None:
+            raise errors.NotFound(f"job_id: no job {errors.cap(job_id)!r} in this server's store")
+        total, cancelled = header
         new = [r for r in self.jobs.store.results(job_id, sent.low) if r.index not in sent.above]
         plans = self.jobs.store.stored_plans([r.plan_id for r in new if r.plan_id])
         sent.add(r.index for r in new)
-        return record, _pages([_result(r, plans.get(r.plan_id)) for r in new], page_size)
+        pages = _pages([_result(r, plans.get(r.plan_id)) for r in new], page_size)
+        return cancelled or sent.low >= total, pages
 
     @errors.unary
     async def CancelJob(self, data: bytes, context: Context) -> pb.CancelJobResponse:

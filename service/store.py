@@ -100,6 +100,7 @@ _LEASE_COLUMNS = {
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS job_items_open ON job_items (job_id, idx) WHERE finished = 0;
 CREATE INDEX IF NOT EXISTS job_items_owner ON job_items (owner) WHERE finished = 0;
+CREATE INDEX IF NOT EXISTS job_items_done ON job_items (job_id, idx) WHERE finished = 1;
 CREATE INDEX IF NOT EXISTS jobs_age ON jobs (created_at, job_id);
 """
 
@@ -355,6 +356,12 @@ class PlanStore:
             state = JOB_RUNNING if done or leased else JOB_QUEUED
         return JobRecord(job_id, state, int(total), int(done), int(failed), float(created_at))
 
+    def job_header(self, job_id: str) -> tuple[int, bool] | None:
+        """``(total, cancelled)`` of a job, or ``None``: one row read, where `job` counts the
+        job's items."""
+        rows = self._query("SELECT total, cancelled FROM jobs WHERE job_id = ?", (job_id,))
+        return (int(rows[0][0]), bool(rows[0][1])) if rows else None
+
     def pending(self, job_id: str) -> list[tuple[int, bytes]]:
         """``(index, request)`` of the items not finished yet; none for a cancelled job."""
         rows = self._query(
@@ -417,9 +424,11 @@ class PlanStore:
         return found
 
     def results(self, job_id: str, start: int = 0) -> list[ResultRecord]:
-        """The finished items from index ``start`` on, by index."""
+        """The finished items from index ``start`` on, by index (their partial index: the
+        unfinished ones, and their requests, are not read)."""
         rows = self._query(
             "SELECT idx, plan_id, error_code, error_message FROM job_items"
+            " INDEXED BY job_items_done"
             " WHERE job_id = ? AND idx >= ? AND finished = 1 ORDER BY idx",
             (job_id, start),
         )

@@ -64,6 +64,18 @@ def test_new_files_have_large_pages_and_old_ones_keep_theirs(tmp_path: Path) -> 
     s.close()
 
 
+def test_job_header_and_results_from_an_index(store: PlanStore) -> None:
+    assert store.job_header("j") is None
+    store.create_job("j", [b"r"] * 5)
+    assert store.job_header("j") == (5, False)
+    for index in (3, 1, 4):  # out of order, 0 and 2 unfinished
+        store.record_result("j", index, plan_id=f"p{index}")
+    assert [r.index for r in store.results("j")] == [1, 3, 4]
+    assert [r.index for r in store.results("j", 2)] == [3, 4]
+    store.cancel_job("j")
+    assert store.job_header("j") == (5, True)
+
+
 def test_job_lifecycle_counts_and_states(store: PlanStore) -> None:
     store.create_job("j", [b"r0", b"r1", b"r2"])
     assert store.job("j").state == JOB_QUEUED
