@@ -44,6 +44,9 @@ Result = Any
 """A family's result (`pruneplan.solver.AllocationResult`, ...), whichever the problem was."""
 
 MAX_MESSAGE_BYTES = 256 << 20
+RESULTS_PAGE = 256
+"""Results per ``ListJobResults`` message the client asks for (the server sends fewer when
+they are large)."""
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 # Retries with exponential backoff on UNAVAILABLE, done by gRPC itself (service config).
@@ -350,13 +353,18 @@ class Client:
         self, job_id: str, *, follow: bool = True, timeout: float | None = None
     ) -> Iterator[tuple[int, pb.SolveResponse | JobError]]:
         """The raw `results`: ``(index, SolveResponse or JobError)`` as they finish, until the
-        job is done (``follow``) or for those finished so far; no deadline by default."""
-        request = pb.ListJobResultsRequest(job_id=job_id, follow=follow)
-        for item in self._stream(self._stub.ListJobResults, request, timeout):
-            if item.HasField("response"):
-                yield item.index, item.response
-            else:
-                yield item.index, JobError(item.index, item.error.code, item.error.message)
+        job is done (``follow``) or for those finished so far; no deadline by default.
+
+        Asks for pages of `RESULTS_PAGE` results: one stream message per result would cost
+        more than decoding it, for small plans.
+        """
+        request = pb.ListJobResultsRequest(job_id=job_id, follow=follow, page_size=RESULTS_PAGE)
+        for message in self._stream(self._stub.ListJobResults, request, timeout):
+            for item in message.results or (message,):  # a server without pages: one each
+                if item.HasField("response"):
+                    yield item.index, item.response
+                else:
+                    yield item.index, JobError(item.index, item.error.code, item.error.message)
 
     def job(self, job_id: str) -> JobStatus:
         """State (``"queued"``, ``"running"``, ``"done"``, ``"cancelled"``) and counts."""
@@ -372,13 +380,11 @@ class Client:
         With ``wait=False``, only the results finished so far (still in request order; a
         `JobError` carries its ``index``).
         """
-        request = pb.ListJobResultsRequest(job_id=job_id, follow=wait)
         out: dict[int, Result | JobError] = {}
-        for item in self._stream(self._stub.ListJobResults, request, timeout or self.timeout):
-            if item.HasField("response"):
-                out[item.index] = convert.response_to_result(item.response)
-            else:
-                out[item.index] = JobError(item.index, item.error.code, item.error.message)
+        for index, item in self.stream_results(
+            job_id, follow=wait, timeout=timeout or self.timeout
+        ):
+            out[index] = item if isinstance(item, JobError) else convert.response_to_result(item)
         return [out[index] for index in sorted(out)]  # streamed as they finish
 
     def cancel(self, job_id: str) -> bool:

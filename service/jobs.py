@@ -261,9 +261,11 @@ class JobRunner:
             else:
                 todo.append((claim, p))
         items = [(p.canonical, p.time_limit) for _, p in todo]
+        identities = [self.planner.identity(p) for _, p in todo]
         times = [time.monotonic()]
         try:
-            for position, outcome in self.planner.pool.run_chunk(items, alive=alive):
+            chunk = self.planner.pool.run_chunk(items, alive=alive, identities=identities)
+            for position, outcome in chunk:
                 times.append(time.monotonic())
                 claim, p = todo[position]
                 done.append(self._outcome(claim, p, outcome))
@@ -281,10 +283,10 @@ class JobRunner:
         if isinstance(outcome, Exception):
             return _failure(claim, outcome)
         try:
-            response, stored = self.planner.response(prepared, outcome)  # type: ignore[arg-type]
+            plan_id, stored = self.planner.stored(prepared, outcome)  # type: ignore[arg-type]
         except Exception as exc:
             return _failure(claim, exc)
-        return ItemOutcome(claim.job_id, claim.index, plan_id=response.plan_id, plan=stored)
+        return ItemOutcome(claim.job_id, claim.index, plan_id=plan_id, plan=stored)
 
     def _watch(self) -> None:
         """Renew the leases every ``lease_s / 3``; stop solves cancelled or lost elsewhere."""

@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from pruneplan.solver import InvalidProblemError, Progress
 from pruneplan.v1 import common_pb2 as cpb
@@ -187,6 +188,20 @@ class Planner:
         if stored is None or stored == mine:
             return response
         return pb.SolveResponse.FromString(stored)
+
+    def identity(self, prepared: Prepared) -> worker.Identity:
+        """What the solver process gives a batch item's response (`worker.run_one`)."""
+        return prepared.plan_id, self.solver_version
+
+    def stored(self, prepared: Prepared, outcome: worker.Outcome) -> tuple[str, bytes]:
+        """The plan id of a batch item's outcome and the bytes to store it as (not stored
+        yet): those the solver process made (a ``"stored"`` outcome), else `response`'s."""
+        if outcome[0] != "stored":
+            response, data = self.response(prepared, outcome)
+            return response.plan_id, data
+        _, plan_id, stored, method, seconds = cast(tuple[str, str, bytes, str, float], outcome)
+        self.metrics.observe_solve(method, seconds)
+        return plan_id, stored
 
     def response(
         self, prepared: Prepared, outcome: worker.Outcome

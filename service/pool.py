@@ -323,11 +323,16 @@ class SolverPool:
         yield message
 
     def run_chunk(
-        self, items: Sequence[tuple[bytes, float | None]], *, alive: Callable[[], bool] = _always
+        self,
+        items: Sequence[tuple[bytes, float | None]],
+        *,
+        alive: Callable[[], bool] = _always,
+        identities: Sequence[worker.Identity] | None = None,
     ) -> Iterator[tuple[int, worker.Outcome | Exception]]:
         """Solve a chunk of batch items ``(payload, time_limit)`` in one solver process, one
         after the other, without a deadline: ``(position, outcome)`` as each one finishes
         (waits for an admission slot and a process; one pipe message out for the chunk).
+        With ``identities`` (one per item), outcomes are ``"stored"`` (`worker.run_one`).
 
         An item killed past its time limit (`kill_after`, counted from the previous item's
         outcome) or whose process died ends the chunk with ``(position, error)``; the items
@@ -338,19 +343,27 @@ class SolverPool:
             return
         self.admit(wait=True)
         task = SolveTask(b"", None, alive, reports=False)
+        known = identities if identities is not None else [None] * len(items)
+        sent = [
+            (payload, None, identity) for (payload, _), identity in zip(items, known, strict=True)
+        ]
         try:
             process = _drain(self._acquire(task, math.inf))
             task.started = True
-            yield from self._exchange_chunk(process, task, items)
+            yield from self._exchange_chunk(process, task, items, sent)
         finally:
             self._slots.release()
 
     def _exchange_chunk(
-        self, process: _Process, task: SolveTask, items: Sequence[tuple[bytes, float | None]]
+        self,
+        process: _Process,
+        task: SolveTask,
+        items: Sequence[tuple[bytes, float | None]],
+        sent: object,
     ) -> Iterator[tuple[int, worker.Outcome | Exception]]:
         position = 0
         try:
-            process.conn.send([(payload, None) for payload, _ in items])
+            process.conn.send(sent)
             for position, (_, time_limit) in enumerate(items):
                 task.time_limit = time_limit
                 grace = kill_after(time_limit)

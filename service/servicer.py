@@ -103,17 +103,60 @@ class _Sent:
             self.low += 1
 
 
-def _result(record: ResultRecord, plan: bytes | None) -> pb.ListJobResultsResponse:
-    """One result message: the stored plan of ``record``, or its error."""
+PAGE_BYTES = 1 << 20
+"""A page of results (``ListJobResultsRequest.page_size``) ends before it would pass this many
+bytes, one result at least: well under gRPC's default 4 MiB limit on received messages."""
+MAX_PAGE_SIZE = 1_000
+"""Results per page at most, whatever the request asks."""
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _bytes_field(number: int, data: bytes) -> bytes:
+    """A length-delimited field (a message or bytes) in protobuf wire format."""
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def _result(record: ResultRecord, plan: bytes | None) -> bytes:
+    """One result as a serialized `pb.JobResult`, which is also the unpaged
+    `pb.ListJobResultsResponse` (the same fields): the stored plan of ``record``, its bytes as
+    they are (no parse, no copy into a message), or its error."""
+    head = _varint(1 << 3) + _varint(record.index) if record.index else b""
     if record.plan_id and plan is not None:
-        message = pb.ListJobResultsResponse(index=record.index)
-        message.response.MergeFromString(plan)
-        return message
+        return head + _bytes_field(2, plan)
     error = pb.JobError(
         code=record.error_code or "INTERNAL",
         message=record.error_message or f"plan {record.plan_id!r} is missing from the store",
     )
-    return pb.ListJobResultsResponse(index=record.index, error=error)
+    return head + _bytes_field(3, error.SerializeToString())
+
+
+def _pages(results: list[bytes], page_size: int) -> list[bytes]:
+    """``results`` (`_result`) as serialized `pb.ListJobResultsResponse` pages of at most
+    ``page_size`` results and about `PAGE_BYTES`; one message each when ``page_size`` is 0."""
+    if page_size <= 0:
+        return results
+    page_size = min(page_size, MAX_PAGE_SIZE)
+    pages: list[bytes] = []
+    page: list[bytes] = []
+    size = 0
+    for result in results:
+        item = _bytes_field(4, result)
+        if page and (len(page) >= page_size or size + len(item) > PAGE_BYTES):
+            pages.append(b"".join(page))
+            page, size = [], 0
+        page.append(item)
+        size += len(item)
+    if page:
+        pages.append(b"".join(page))
+    return pages
 
 
 class PruningServicer:
@@ -182,17 +225,18 @@ class PruningServicer:
         return job_response(await self.offload.light(self._job, request.job_id))
 
     @errors.streaming
-    async def ListJobResults(
-        self, data: bytes, context: Context
-    ) -> AsyncIterator[pb.ListJobResultsResponse]:
+    async def ListJobResults(self, data: bytes, context: Context) -> AsyncIterator[bytes]:
+        """Serialized `pb.ListJobResultsResponse` messages (one result each, or pages)."""
         request = parse(pb.ListJobResultsRequest, data)
         sent = _Sent()
         while True:
             recorded = self.jobs.recorded
-            record, page = await self.offload.light(self._new_results, request.job_id, sent)
-            for message in page:
+            ended, messages = await self.offload.light(
+                self._new_results, request.job_id, sent, request.page_size
+            )
+            for message in messages:
                 yield message
-            if record.state in (JOB_DONE, JOB_CANCELLED) or not request.follow:
+            if ended or not request.follow:
                 return
             await self._recorded_since(recorded)  # holds no thread while it waits
 
@@ -204,16 +248,19 @@ class PruningServicer:
             if self.jobs.recorded != count:
                 return
 
-    def _new_results(
-        self, job_id: str, sent: _Sent
-    ) -> tuple[JobRecord, list[pb.ListJobResultsResponse]]:
-        """The job's state, then its results not sent yet (now marked sent): one thread hop
-        and three store reads for all the results finished since the last look."""
-        record = self._job(job_id)
+    def _new_results(self, job_id: str, sent: _Sent, page_size: int) -> tuple[bool, list[bytes]]:
+        """Whether the job ended (done: every result sent now, or cancelled), and its results
+        not sent yet (now marked sent) as serialized messages (`_pages`): one thread hop and
+        three store reads, each of one row or of the new results only."""
+        header = self.jobs.store.job_header(job_id)
+        if header is None:
+            raise errors.NotFound(f"job_id: no job {errors.cap(job_id)!r} in this server's store")
+        total, cancelled = header
         new = [r for r in self.jobs.store.results(job_id, sent.low) if r.index not in sent.above]
         plans = self.jobs.store.stored_plans([r.plan_id for r in new if r.plan_id])
         sent.add(r.index for r in new)
-        return record, [_result(r, plans.get(r.plan_id)) for r in new]
+        pages = _pages([_result(r, plans.get(r.plan_id)) for r in new], page_size)
+        return cancelled or sent.low >= total, pages
 
     @errors.unary
     async def CancelJob(self, data: bytes, context: Context) -> pb.CancelJobResponse:
@@ -280,8 +327,9 @@ class PruningServicer:
         return record
 
 
-def _serialize(message: Message) -> bytes:
-    return message.SerializeToString()
+def _serialize(message: Message | bytes) -> bytes:
+    """A response message's bytes (those of a method that yields them serialized, as they are)."""
+    return message if isinstance(message, bytes) else message.SerializeToString()
 
 
 def handlers(servicer: PruningServicer) -> grpc.GenericRpcHandler[Any, Any]:

@@ -3,7 +3,10 @@
 Per task the process sends zero or more `Progress` reports of the solver (the first, then at most
 one per `PROGRESS_INTERVAL_S`, and always the final ``"done"``), then one outcome. Outcomes are
 plain tuples so that they pickle without our exception classes: ``("ok", response_bytes)``,
-``("invalid", field, allowed, got, hint)`` or ``("error", text)``.
+``("invalid", field, allowed, got, hint)`` or ``("error", text)``; a batch item given its
+`Identity` gets ``("stored", plan_id, stored_bytes, method, solve_time_s)`` instead of
+``"ok"``: the response as the server stores it, made here (in parallel) rather than parsed,
+changed and serialized again in the server's process.
 
 The server also calls `run_one` on its own thread for small problems (``inline_max_elements``).
 """
@@ -16,14 +19,17 @@ import time
 from multiprocessing.connection import Connection
 
 from pruneplan.solver import InvalidProblemError, Progress
+from pruneplan.v1 import common_pb2 as cpb
 from pruneplan.v1 import pruning_service_pb2 as pb
 
-from . import dispatch, quiet
+from . import convert, dispatch, quiet
 from .dispatch import ProgressSink
 
-Outcome = tuple[str, ...] | tuple[str, bytes]
+Outcome = tuple[str, ...] | tuple[str, bytes] | tuple[str, str, bytes, str, float]
 Message = Progress | Outcome
 """What a solver process sends back."""
+Identity = tuple[str, str]
+"""``(plan_id, solver_version)`` of a request (`planner.Prepared`): what its response carries."""
 
 PROGRESS_INTERVAL_S = 0.1
 """At most one progress report per interval goes through (besides the first and ``"done"``)."""
@@ -49,15 +55,21 @@ class RateLimited:
 
 
 def run_one(
-    payload: bytes, time_limit: float | None, progress: ProgressSink | None = None
+    payload: bytes,
+    time_limit: float | None,
+    progress: ProgressSink | None = None,
+    identity: Identity | None = None,
 ) -> Outcome:
     """Solve a canonical `SolveRequest` (``time_limit``: the call's deadline caps the request's
-    own), with every exception turned into an outcome tuple."""
+    own), with every exception turned into an outcome tuple; ``identity``: the ``"stored"``
+    outcome (see the module docstring)."""
     try:
         request = pb.SolveRequest.FromString(payload)
         response = dispatch.solve_request(
             request, time_limit=time_limit, progress=progress, identify=False
         )
+        if identity is not None:
+            return stored(response, payload, identity)
         return ("ok", response.SerializeToString())
     except InvalidProblemError as exc:
         return ("invalid", exc.field, exc.allowed, exc.got, exc.hint, exc.label)
@@ -65,10 +77,26 @@ def run_one(
         return ("error", f"{type(exc).__name__}: {exc}")
 
 
+def stored(response: pb.SolveResponse, canonical: bytes, identity: Identity) -> Outcome:
+    """``("stored", plan_id, bytes, method, solve_time_s)`` of a response without identity (as
+    `planner.Planner.response` makes it from the ``"ok"`` outcome, the same bytes)."""
+    plan_id, version = identity
+    if response.certificate.status == cpb.STATUS_TIME_LIMIT:
+        # Depends on the time it got: never served as the answer to an identical request,
+        # but kept under its own id so GetPlan finds it.
+        plan_id = convert.plan_key(canonical + response.SerializeToString(), version)
+    response.solver_version = version
+    response.plan_id = plan_id
+    certificate = response.certificate
+    data = response.SerializeToString(deterministic=True)
+    return ("stored", plan_id, data, certificate.method, certificate.solve_time_s)
+
+
 def serve(conn: Connection) -> None:
     """Process main loop: receive ``(payload, time_limit, reports)``, send progress reports (if
-    ``reports``) and the outcome; or a list of ``(payload, time_limit)`` (a chunk of batch
-    items), send each one's outcome as it finishes, without progress reports; ``None`` stops.
+    ``reports``) and the outcome; or a list of ``(payload, time_limit, identity or None)`` (a
+    chunk of batch items), send each one's outcome as it finishes, without progress reports;
+    ``None`` stops.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -81,8 +109,8 @@ def serve(conn: Connection) -> None:
         if task is None:
             return
         if isinstance(task, list):
-            for payload, time_limit in task:
-                conn.send(run_one(payload, time_limit))
+            for payload, time_limit, identity in task:
+                conn.send(run_one(payload, time_limit, identity=identity))
             continue
         payload, time_limit, reports = task
         conn.send(run_one(payload, time_limit, RateLimited(conn.send) if reports else None))

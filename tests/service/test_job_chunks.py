@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from pruneplan.clients import Client, JobError
-from pruneplan.service import convert, pool
+from pruneplan.service import convert, pool, worker
 from pruneplan.service.errors import DeadlineExceeded
 from pruneplan.service.pool import SolverPool
 from pruneplan.service.store import ItemOutcome, PlanStore
 from pruneplan.solver import AllocationResult, Status
+from pruneplan.v1 import common_pb2 as cpb
 from pruneplan.v1 import pruning_service_pb2 as pb
 
 from .conftest import ServerFactory, tiny_problem
@@ -151,3 +152,32 @@ def test_a_job_solved_in_chunks_records_each_item_once(
         stored.close()
     assert len(plan_ids) == 4 and set(plans) == set(plan_ids)
     assert all(pb.SolveResponse.FromString(plans[p]).plan_id == p for p in plan_ids)
+
+
+def test_solver_processes_store_the_bytes_the_server_would(make_server: ServerFactory) -> None:
+    """A batch item's response is identified and serialized in its solver process: the same
+    plan id and stored bytes as the server's own `Planner.response` of the plain outcome."""
+    server, _ = make_server(workers=1)
+    planner = server.planner
+    request = convert.build_request(tiny_problem(budget=280.0), convert.SolveArgs("exact"))
+    prepared = planner.prepare(request)
+    identity = planner.identity(prepared)
+    plain = worker.run_one(prepared.canonical, None)
+    assert plain[0] == "ok"
+    response = pb.SolveResponse.FromString(plain[1])  # type: ignore[arg-type]
+    for status in (cpb.STATUS_OPTIMAL, cpb.STATUS_TIME_LIMIT):  # a time-limited plan: own id
+        response.certificate.status = status
+        payload = response.SerializeToString()
+        want, data = planner.response(prepared, ("ok", payload))
+        got = worker.stored(response, prepared.canonical, identity)
+        seconds = want.certificate.solve_time_s
+        assert got == ("stored", want.plan_id, data, "exact", seconds)
+        assert planner.stored(prepared, got) == (want.plan_id, data)
+        assert (want.plan_id == prepared.plan_id) == (status == cpb.STATUS_OPTIMAL)
+    ((position, outcome),) = planner.pool.run_chunk(
+        [(prepared.canonical, None)], identities=[identity]
+    )
+    assert position == 0 and outcome[0] == "stored" and outcome[1] == prepared.plan_id
+    solved = pb.SolveResponse.FromString(outcome[2])  # type: ignore[index, arg-type]
+    assert (solved.plan_id, solved.solver_version) == identity
+    assert outcome[2] == solved.SerializeToString(deterministic=True)  # type: ignore[index]

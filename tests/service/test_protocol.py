@@ -12,6 +12,7 @@ import pytest
 from google.protobuf import json_format
 
 from pruneplan.service import convert
+from pruneplan.service.convert._arrays import canonical_values
 from pruneplan.solver import InvalidProblemError, allocate, solve
 from pruneplan.v1 import common_pb2 as cpb
 from pruneplan.v1 import pruning_service_pb2 as pb
@@ -36,6 +37,19 @@ def test_arrays_round_trip_bit_exact(raw: bool) -> None:
     data = np.array([0.0, -1.5, np.inf, -np.inf, 1e-300, np.pi])
     decoded = convert.values_to_array(convert.array_to_values(data, raw=raw), "x")
     np.testing.assert_array_equal(decoded, data)
+
+
+@pytest.mark.parametrize("size", [1, 11, 300, 5000], ids=lambda n: f"n{n}")
+def test_canonical_values_are_the_numbers_as_f64le(size: int) -> None:
+    rng = np.random.default_rng(size)
+    data = rng.standard_normal(size)
+    data[: min(size, 4)] = [np.nan, -0.0, np.inf, -np.inf][: min(size, 4)]
+    message = cpb.Values(values=data)
+    assert canonical_values(message) == size
+    assert not message.values
+    assert message.f64le == np.asarray(data, dtype="<f8").tobytes()
+    both = cpb.Values(values=[1.0], f64le=b"\0" * 8)
+    assert canonical_values(both) == 2 and list(both.values) == [1.0]  # left for decoding
 
 
 def test_plan_key_ignores_array_encoding_and_request_id() -> None:

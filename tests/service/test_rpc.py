@@ -14,10 +14,13 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from pruneplan.clients import Client, JobError, SolveProgress
 from pruneplan.service import convert
+from pruneplan.service.servicer import PAGE_BYTES, _pages, _result
+from pruneplan.service.store import ResultRecord
 from pruneplan.service.version import solver_version
 from pruneplan.service.worker import RateLimited
 from pruneplan.solver import AllocationResult, Status, allocate
 from pruneplan.solver import Progress as SolverProgress
+from pruneplan.v1 import pruning_service_pb2 as pb
 from pruneplan.v1 import pruning_service_pb2_grpc as pb_grpc
 
 from .conftest import ServerFactory, hard_problem, tiny_problem
@@ -144,6 +147,51 @@ def test_batch_round_trip(client: Client) -> None:
     status = client.job(job_id)
     assert (status.state, status.total, status.done, status.failed) == ("done", 3, 3, 0)
     assert client.cancel(job_id) is False
+
+
+def _listed(channel: grpc.Channel, job_id: str, page_size: int) -> list[list[int]]:
+    """The indexes of each ``ListJobResults`` message (the single result's, or a page's)."""
+    stub = pb_grpc.PruningServiceStub(channel)
+    request = pb.ListJobResultsRequest(job_id=job_id, follow=True, page_size=page_size)
+    messages = list(stub.ListJobResults(request, timeout=60))
+    return [[r.index for r in m.results] if m.results else [m.index] for m in messages]
+
+
+def test_job_results_in_pages(client: Client, channel: grpc.Channel) -> None:
+    problems = [tiny_problem(budget=b) for b in (250.0, 260.0, 270.0, 280.0)]
+    problems.append(dataclasses.replace(tiny_problem(), budget={"params": -1.0}))
+    job_id = client.submit_batch(problems, method="exact")
+    want = client.results(job_id, wait=True)  # pages of `RESULTS_PAGE`
+    assert isinstance(want[4], JobError)
+    single = _listed(channel, job_id, 0)
+    assert sorted(single) == [[i] for i in range(5)]
+    pages = _listed(channel, job_id, 2)
+    assert all(1 <= len(page) <= 2 for page in pages)
+    assert sorted(i for page in pages for i in page) == list(range(5))
+    stub = pb_grpc.PruningServiceStub(channel)
+    request = pb.ListJobResultsRequest(job_id=job_id, page_size=1000)
+    (page,) = stub.ListJobResults(request, timeout=60)
+    assert not page.HasField("response") and not page.HasField("error")
+    by_index = {r.index: r for r in page.results}
+    assert by_index[4].error.code == "INVALID_ARGUMENT"
+    for index in range(4):
+        got = convert.response_to_result(by_index[index].response)
+        assert dataclasses.asdict(got) == dataclasses.asdict(want[index])
+
+
+def test_result_pages_end_at_their_byte_bound() -> None:
+    plans = [pb.SolveResponse(plan_id=str(i) * 400_000).SerializeToString() for i in range(5)]
+    results = [_result(ResultRecord(i, f"p{i}", "", ""), plan) for i, plan in enumerate(plans)]
+    pages = [pb.ListJobResultsResponse.FromString(page) for page in _pages(results, 100)]
+    assert [len(page.results) for page in pages] == [2, 2, 1]  # 3 would pass PAGE_BYTES
+    assert all(page.ByteSize() <= PAGE_BYTES for page in pages)
+    items = [item for page in pages for item in page.results]
+    assert [item.index for item in items] == list(range(5))
+    assert [item.response.SerializeToString() for item in items] == plans
+    plan = pb.SolveResponse(plan_id="p" * 2 * PAGE_BYTES).SerializeToString()
+    huge = [_result(ResultRecord(0, "p0", "", ""), plan)]
+    assert len(pb.ListJobResultsResponse.FromString(_pages(huge, 100)[0]).results) == 1
+    assert _pages(results, 0) == results  # one message each, unpaged
 
 
 def test_batch_with_invalid_request_records_error(client: Client) -> None:

@@ -20,6 +20,7 @@ from pruneplan.service.store import (
     JOB_DONE,
     JOB_QUEUED,
     JOB_RUNNING,
+    PAGE_SIZE,
     HeldItem,
     PlanStore,
     ResultRecord,
@@ -45,6 +46,34 @@ def test_wal_mode_on_disk(tmp_path: Path) -> None:
     mode = s._query("PRAGMA journal_mode")[0][0]
     s.close()
     assert mode == "wal"
+
+
+def test_new_files_have_large_pages_and_old_ones_keep_theirs(tmp_path: Path) -> None:
+    s = PlanStore(tmp_path / "new.db")
+    assert s._query("PRAGMA page_size")[0][0] == PAGE_SIZE
+    s.close()
+    old = tmp_path / "old.db"
+    raw = sqlite3.connect(old)
+    raw.execute("PRAGMA page_size=4096")
+    raw.execute("CREATE TABLE t (x)")
+    raw.close()
+    s = PlanStore(old)
+    s.put_plan("p1", bytes(100_000))
+    assert s._query("PRAGMA page_size")[0][0] == 4096
+    assert s.get_plan("p1") == bytes(100_000)
+    s.close()
+
+
+def test_job_header_and_results_from_an_index(store: PlanStore) -> None:
+    assert store.job_header("j") is None
+    store.create_job("j", [b"r"] * 5)
+    assert store.job_header("j") == (5, False)
+    for index in (3, 1, 4):  # out of order, 0 and 2 unfinished
+        store.record_result("j", index, plan_id=f"p{index}")
+    assert [r.index for r in store.results("j")] == [1, 3, 4]
+    assert [r.index for r in store.results("j", 2)] == [3, 4]
+    store.cancel_job("j")
+    assert store.job_header("j") == (5, True)
 
 
 def test_job_lifecycle_counts_and_states(store: PlanStore) -> None:

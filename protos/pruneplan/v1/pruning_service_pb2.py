@@ -31,7 +31,7 @@ from pruneplan.v1 import selection_pb2 as pruneplan_dot_v1_dot_selection__pb2
 from pruneplan.v1 import transport_pb2 as pruneplan_dot_v1_dot_transport__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"pruneplan/v1/pruning_service.proto\x12\x0cpruneplan.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dpruneplan/v1/allocation.proto\x1a\x1dpruneplan/v1/clustering.proto\x1a\x19pruneplan/v1/common.proto\x1a\x19pruneplan/v1/search.proto\x1a\x1cpruneplan/v1/selection.proto\x1a\x1cpruneplan/v1/transport.proto\"\xb5\x03\n\x0cSolveRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x35\n\nallocation\x18\x02 \x01(\x0b\x32\x1f.pruneplan.v1.AllocationProblemH\x00\x12\x33\n\tselection\x18\x03 \x01(\x0b\x32\x1e.pruneplan.v1.SelectionProblemH\x00\x12\x33\n\ttransport\x18\x04 \x01(\x0b\x32\x1e.pruneplan.v1.TransportProblemH\x00\x12\x35\n\nclustering\x18\x05 \x01(\x0b\x32\x1f.pruneplan.v1.ClusteringProblemH\x00\x12\x0e\n\x06method\x18\x06 \x01(\t\x12\x17\n\ntime_limit\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x0c\n\x04seed\x18\x08 \x01(\x04\x12\x38\n\x07options\x18\t \x03(\x0b\x32\'.pruneplan.v1.SolveRequest.OptionsEntry\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\t\n\x07problemB\r\n\x0b_time_limit\"\xe5\x02\n\rSolveResponse\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x36\n\nallocation\x18\x02 \x01(\x0b\x32 .pruneplan.v1.AllocationSolutionH\x00\x12\x34\n\tselection\x18\x03 \x01(\x0b\x32\x1f.pruneplan.v1.SelectionSolutionH\x00\x12\x34\n\ttransport\x18\x04 \x01(\x0b\x32\x1f.pruneplan.v1.TransportSolutionH\x00\x12\x36\n\nclustering\x18\x05 \x01(\x0b\x32 .pruneplan.v1.ClusteringSolutionH\x00\x12.\n\x0b\x63\x65rtificate\x18\x06 \x01(\x0b\x32\x19.pruneplan.v1.Certificate\x12\x16\n\x0esolver_version\x18\x07 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x08 \x01(\tB\n\n\x08solution\"A\n\x12SolveStreamRequest\x12+\n\x07request\x18\x01 \x01(\x0b\x32\x1a.pruneplan.v1.SolveRequest\"o\n\rSolveProgress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x16\n\x0e\x62\x65st_objective\x18\x03 \x01(\x01\x12\x12\n\nbest_bound\x18\x04 \x01(\x01\x12\x11\n\telapsed_s\x18\x05 \x01(\x01\"~\n\x13SolveStreamResponse\x12/\n\x08progress\x18\x01 \x01(\x0b\x32\x1b.pruneplan.v1.SolveProgressH\x00\x12-\n\x06result\x18\x02 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponseH\x00\x42\x07\n\x05\x65vent\"V\n\x12SubmitBatchRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x08requests\x18\x02 \x03(\x0b\x32\x1a.pruneplan.v1.SolveRequest\"4\n\x13SubmitBatchResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05total\x18\x02 \x01(\r\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa4\x01\n\x0eGetJobResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.pruneplan.v1.JobState\x12\r\n\x05total\x18\x03 \x01(\r\x12\x0c\n\x04\x64one\x18\x04 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\r\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"7\n\x15ListJobResultsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\")\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x8c\x01\n\x16ListJobResultsResponse\x12\r\n\x05index\x18\x01 \x01(\r\x12/\n\x08response\x18\x02 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponseH\x00\x12\'\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.pruneplan.v1.JobErrorH\x00\x42\t\n\x07outcome\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"M\n\x11\x43\x61ncelJobResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.pruneplan.v1.JobState\"!\n\x0eGetPlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\"@\n\x0fGetPlanResponse\x12-\n\x08response\x18\x01 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponse\"\x1e\n\x0bPingRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\x1f\n\x0cPingResponse\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\x89\x01\n\x13\x43reateSearchRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x30\n\x07problem\x18\x02 \x01(\x0b\x32\x1f.pruneplan.v1.AllocationProblem\x12,\n\x07options\x18\x03 \x01(\x0b\x32\x1b.pruneplan.v1.SearchOptions\"S\n\x14\x43reateSearchResponse\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.pruneplan.v1.SearchState\"*\n\nAskRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\t\n\x01n\x18\x02 \x01(\r\"j\n\x0b\x41skResponse\x12\x31\n\ncandidates\x18\x01 \x03(\x0b\x32\x1d.pruneplan.v1.SearchCandidate\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.pruneplan.v1.SearchState\"|\n\x0bTellRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x30\n\x07results\x18\x02 \x03(\x0b\x32\x1f.pruneplan.v1.SearchMeasurement\x12(\n\x06\x63urves\x18\x03 \x03(\x0b\x32\x18.pruneplan.v1.LayerCurve\"R\n\x0cTellResponse\x12(\n\x05state\x18\x01 \x01(\x0e\x32\x19.pruneplan.v1.SearchState\x12\x18\n\x10\x65valuations_used\x18\x02 \x01(\r\">\n\x10GetSearchRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x17\n\x0finclude_problem\x18\x02 \x01(\x08\"\x88\x02\n\x11GetSearchResponse\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.pruneplan.v1.SearchState\x12)\n\x04\x62\x65st\x18\x03 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponse\x12+\n\x07history\x18\x04 \x03(\x0b\x32\x1a.pruneplan.v1.SearchRecord\x12\x18\n\x10\x65valuations_used\x18\x05 \x01(\r\x12\x12\n\ngeneration\x18\x06 \x01(\r\x12\x30\n\x07problem\x18\x07 \x01(\x0b\x32\x1f.pruneplan.v1.AllocationProblem\"(\n\x13\x43\x61ncelSearchRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\"S\n\x14\x43\x61ncelSearchResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.pruneplan.v1.SearchState*\x7f\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x12\n\x0eJOB_STATE_DONE\x10\x03\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x04\x32\xec\x07\n\x0ePruningService\x12@\n\x05Solve\x12\x1a.pruneplan.v1.SolveRequest\x1a\x1b.pruneplan.v1.SolveResponse\x12T\n\x0bSolveStream\x12 .pruneplan.v1.SolveStreamRequest\x1a!.pruneplan.v1.SolveStreamResponse0\x01\x12R\n\x0bSubmitBatch\x12 .pruneplan.v1.SubmitBatchRequest\x1a!.pruneplan.v1.SubmitBatchResponse\x12\x43\n\x06GetJob\x12\x1b.pruneplan.v1.GetJobRequest\x1a\x1c.pruneplan.v1.GetJobResponse\x12]\n\x0eListJobResults\x12#.pruneplan.v1.ListJobResultsRequest\x1a$.pruneplan.v1.ListJobResultsResponse0\x01\x12L\n\tCancelJob\x12\x1e.pruneplan.v1.CancelJobRequest\x1a\x1f.pruneplan.v1.CancelJobResponse\x12\x46\n\x07GetPlan\x12\x1c.pruneplan.v1.GetPlanRequest\x1a\x1d.pruneplan.v1.GetPlanResponse\x12U\n\x0c\x43reateSearch\x12!.pruneplan.v1.CreateSearchRequest\x1a\".pruneplan.v1.CreateSearchResponse\x12:\n\x03\x41sk\x12\x18.pruneplan.v1.AskRequest\x1a\x19.pruneplan.v1.AskResponse\x12=\n\x04Tell\x12\x19.pruneplan.v1.TellRequest\x1a\x1a.pruneplan.v1.TellResponse\x12L\n\tGetSearch\x12\x1e.pruneplan.v1.GetSearchRequest\x1a\x1f.pruneplan.v1.GetSearchResponse\x12U\n\x0c\x43\x61ncelSearch\x12!.pruneplan.v1.CancelSearchRequest\x1a\".pruneplan.v1.CancelSearchResponse\x12=\n\x04Ping\x12\x19.pruneplan.v1.PingRequest\x1a\x1a.pruneplan.v1.PingResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"pruneplan/v1/pruning_service.proto\x12\x0cpruneplan.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dpruneplan/v1/allocation.proto\x1a\x1dpruneplan/v1/clustering.proto\x1a\x19pruneplan/v1/common.proto\x1a\x19pruneplan/v1/search.proto\x1a\x1cpruneplan/v1/selection.proto\x1a\x1cpruneplan/v1/transport.proto\"\xb5\x03\n\x0cSolveRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x35\n\nallocation\x18\x02 \x01(\x0b\x32\x1f.pruneplan.v1.AllocationProblemH\x00\x12\x33\n\tselection\x18\x03 \x01(\x0b\x32\x1e.pruneplan.v1.SelectionProblemH\x00\x12\x33\n\ttransport\x18\x04 \x01(\x0b\x32\x1e.pruneplan.v1.TransportProblemH\x00\x12\x35\n\nclustering\x18\x05 \x01(\x0b\x32\x1f.pruneplan.v1.ClusteringProblemH\x00\x12\x0e\n\x06method\x18\x06 \x01(\t\x12\x17\n\ntime_limit\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x0c\n\x04seed\x18\x08 \x01(\x04\x12\x38\n\x07options\x18\t \x03(\x0b\x32\'.pruneplan.v1.SolveRequest.OptionsEntry\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\t\n\x07problemB\r\n\x0b_time_limit\"\xe5\x02\n\rSolveResponse\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x36\n\nallocation\x18\x02 \x01(\x0b\x32 .pruneplan.v1.AllocationSolutionH\x00\x12\x34\n\tselection\x18\x03 \x01(\x0b\x32\x1f.pruneplan.v1.SelectionSolutionH\x00\x12\x34\n\ttransport\x18\x04 \x01(\x0b\x32\x1f.pruneplan.v1.TransportSolutionH\x00\x12\x36\n\nclustering\x18\x05 \x01(\x0b\x32 .pruneplan.v1.ClusteringSolutionH\x00\x12.\n\x0b\x63\x65rtificate\x18\x06 \x01(\x0b\x32\x19.pruneplan.v1.Certificate\x12\x16\n\x0esolver_version\x18\x07 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x08 \x01(\tB\n\n\x08solution\"A\n\x12SolveStreamRequest\x12+\n\x07request\x18\x01 \x01(\x0b\x32\x1a.pruneplan.v1.SolveRequest\"o\n\rSolveProgress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x16\n\x0e\x62\x65st_objective\x18\x03 \x01(\x01\x12\x12\n\nbest_bound\x18\x04 \x01(\x01\x12\x11\n\telapsed_s\x18\x05 \x01(\x01\"~\n\x13SolveStreamResponse\x12/\n\x08progress\x18\x01 \x01(\x0b\x32\x1b.pruneplan.v1.SolveProgressH\x00\x12-\n\x06result\x18\x02 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponseH\x00\x42\x07\n\x05\x65vent\"V\n\x12SubmitBatchRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x08requests\x18\x02 \x03(\x0b\x32\x1a.pruneplan.v1.SolveRequest\"4\n\x13SubmitBatchResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05total\x18\x02 \x01(\r\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa4\x01\n\x0eGetJobResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.pruneplan.v1.JobState\x12\r\n\x05total\x18\x03 \x01(\r\x12\x0c\n\x04\x64one\x18\x04 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\r\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"J\n\x15ListJobResultsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x11\n\tpage_size\x18\x03 \x01(\r\")\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xb6\x01\n\x16ListJobResultsResponse\x12\r\n\x05index\x18\x01 \x01(\r\x12/\n\x08response\x18\x02 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponseH\x00\x12\'\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.pruneplan.v1.JobErrorH\x00\x12(\n\x07results\x18\x04 \x03(\x0b\x32\x17.pruneplan.v1.JobResultB\t\n\x07outcome\"\x7f\n\tJobResult\x12\r\n\x05index\x18\x01 \x01(\r\x12/\n\x08response\x18\x02 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponseH\x00\x12\'\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.pruneplan.v1.JobErrorH\x00\x42\t\n\x07outcome\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"M\n\x11\x43\x61ncelJobResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.pruneplan.v1.JobState\"!\n\x0eGetPlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\"@\n\x0fGetPlanResponse\x12-\n\x08response\x18\x01 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponse\"\x1e\n\x0bPingRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\x1f\n\x0cPingResponse\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"\x89\x01\n\x13\x43reateSearchRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x30\n\x07problem\x18\x02 \x01(\x0b\x32\x1f.pruneplan.v1.AllocationProblem\x12,\n\x07options\x18\x03 \x01(\x0b\x32\x1b.pruneplan.v1.SearchOptions\"S\n\x14\x43reateSearchResponse\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.pruneplan.v1.SearchState\"*\n\nAskRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\t\n\x01n\x18\x02 \x01(\r\"j\n\x0b\x41skResponse\x12\x31\n\ncandidates\x18\x01 \x03(\x0b\x32\x1d.pruneplan.v1.SearchCandidate\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.pruneplan.v1.SearchState\"|\n\x0bTellRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x30\n\x07results\x18\x02 \x03(\x0b\x32\x1f.pruneplan.v1.SearchMeasurement\x12(\n\x06\x63urves\x18\x03 \x03(\x0b\x32\x18.pruneplan.v1.LayerCurve\"R\n\x0cTellResponse\x12(\n\x05state\x18\x01 \x01(\x0e\x32\x19.pruneplan.v1.SearchState\x12\x18\n\x10\x65valuations_used\x18\x02 \x01(\r\">\n\x10GetSearchRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12\x17\n\x0finclude_problem\x18\x02 \x01(\x08\"\x88\x02\n\x11GetSearchResponse\x12\x11\n\tsearch_id\x18\x01 \x01(\t\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.pruneplan.v1.SearchState\x12)\n\x04\x62\x65st\x18\x03 \x01(\x0b\x32\x1b.pruneplan.v1.SolveResponse\x12+\n\x07history\x18\x04 \x03(\x0b\x32\x1a.pruneplan.v1.SearchRecord\x12\x18\n\x10\x65valuations_used\x18\x05 \x01(\r\x12\x12\n\ngeneration\x18\x06 \x01(\r\x12\x30\n\x07problem\x18\x07 \x01(\x0b\x32\x1f.pruneplan.v1.AllocationProblem\"(\n\x13\x43\x61ncelSearchRequest\x12\x11\n\tsearch_id\x18\x01 \x01(\t\"S\n\x14\x43\x61ncelSearchResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.pruneplan.v1.SearchState*\x7f\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x12\n\x0eJOB_STATE_DONE\x10\x03\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x04\x32\xec\x07\n\x0ePruningService\x12@\n\x05Solve\x12\x1a.pruneplan.v1.SolveRequest\x1a\x1b.pruneplan.v1.SolveResponse\x12T\n\x0bSolveStream\x12 .pruneplan.v1.SolveStreamRequest\x1a!.pruneplan.v1.SolveStreamResponse0\x01\x12R\n\x0bSubmitBatch\x12 .pruneplan.v1.SubmitBatchRequest\x1a!.pruneplan.v1.SubmitBatchResponse\x12\x43\n\x06GetJob\x12\x1b.pruneplan.v1.GetJobRequest\x1a\x1c.pruneplan.v1.GetJobResponse\x12]\n\x0eListJobResults\x12#.pruneplan.v1.ListJobResultsRequest\x1a$.pruneplan.v1.ListJobResultsResponse0\x01\x12L\n\tCancelJob\x12\x1e.pruneplan.v1.CancelJobRequest\x1a\x1f.pruneplan.v1.CancelJobResponse\x12\x46\n\x07GetPlan\x12\x1c.pruneplan.v1.GetPlanRequest\x1a\x1d.pruneplan.v1.GetPlanResponse\x12U\n\x0c\x43reateSearch\x12!.pruneplan.v1.CreateSearchRequest\x1a\".pruneplan.v1.CreateSearchResponse\x12:\n\x03\x41sk\x12\x18.pruneplan.v1.AskRequest\x1a\x19.pruneplan.v1.AskResponse\x12=\n\x04Tell\x12\x19.pruneplan.v1.TellRequest\x1a\x1a.pruneplan.v1.TellResponse\x12L\n\tGetSearch\x12\x1e.pruneplan.v1.GetSearchRequest\x1a\x1f.pruneplan.v1.GetSearchResponse\x12U\n\x0c\x43\x61ncelSearch\x12!.pruneplan.v1.CancelSearchRequest\x1a\".pruneplan.v1.CancelSearchResponse\x12=\n\x04Ping\x12\x19.pruneplan.v1.PingRequest\x1a\x1a.pruneplan.v1.PingResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,8 +40,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SOLVEREQUEST_OPTIONSENTRY']._loaded_options = None
   _globals['_SOLVEREQUEST_OPTIONSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATE']._serialized_start=3280
-  _globals['_JOBSTATE']._serialized_end=3407
+  _globals['_JOBSTATE']._serialized_start=3470
+  _globals['_JOBSTATE']._serialized_end=3597
   _globals['_SOLVEREQUEST']._serialized_start=262
   _globals['_SOLVEREQUEST']._serialized_end=699
   _globals['_SOLVEREQUEST_OPTIONSENTRY']._serialized_start=627
@@ -63,43 +63,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETJOBRESPONSE']._serialized_start=1545
   _globals['_GETJOBRESPONSE']._serialized_end=1709
   _globals['_LISTJOBRESULTSREQUEST']._serialized_start=1711
-  _globals['_LISTJOBRESULTSREQUEST']._serialized_end=1766
-  _globals['_JOBERROR']._serialized_start=1768
-  _globals['_JOBERROR']._serialized_end=1809
-  _globals['_LISTJOBRESULTSRESPONSE']._serialized_start=1812
-  _globals['_LISTJOBRESULTSRESPONSE']._serialized_end=1952
-  _globals['_CANCELJOBREQUEST']._serialized_start=1954
-  _globals['_CANCELJOBREQUEST']._serialized_end=1988
-  _globals['_CANCELJOBRESPONSE']._serialized_start=1990
-  _globals['_CANCELJOBRESPONSE']._serialized_end=2067
-  _globals['_GETPLANREQUEST']._serialized_start=2069
-  _globals['_GETPLANREQUEST']._serialized_end=2102
-  _globals['_GETPLANRESPONSE']._serialized_start=2104
-  _globals['_GETPLANRESPONSE']._serialized_end=2168
-  _globals['_PINGREQUEST']._serialized_start=2170
-  _globals['_PINGREQUEST']._serialized_end=2200
-  _globals['_PINGRESPONSE']._serialized_start=2202
-  _globals['_PINGRESPONSE']._serialized_end=2233
-  _globals['_CREATESEARCHREQUEST']._serialized_start=2236
-  _globals['_CREATESEARCHREQUEST']._serialized_end=2373
-  _globals['_CREATESEARCHRESPONSE']._serialized_start=2375
-  _globals['_CREATESEARCHRESPONSE']._serialized_end=2458
-  _globals['_ASKREQUEST']._serialized_start=2460
-  _globals['_ASKREQUEST']._serialized_end=2502
-  _globals['_ASKRESPONSE']._serialized_start=2504
-  _globals['_ASKRESPONSE']._serialized_end=2610
-  _globals['_TELLREQUEST']._serialized_start=2612
-  _globals['_TELLREQUEST']._serialized_end=2736
-  _globals['_TELLRESPONSE']._serialized_start=2738
-  _globals['_TELLRESPONSE']._serialized_end=2820
-  _globals['_GETSEARCHREQUEST']._serialized_start=2822
-  _globals['_GETSEARCHREQUEST']._serialized_end=2884
-  _globals['_GETSEARCHRESPONSE']._serialized_start=2887
-  _globals['_GETSEARCHRESPONSE']._serialized_end=3151
-  _globals['_CANCELSEARCHREQUEST']._serialized_start=3153
-  _globals['_CANCELSEARCHREQUEST']._serialized_end=3193
-  _globals['_CANCELSEARCHRESPONSE']._serialized_start=3195
-  _globals['_CANCELSEARCHRESPONSE']._serialized_end=3278
-  _globals['_PRUNINGSERVICE']._serialized_start=3410
-  _globals['_PRUNINGSERVICE']._serialized_end=4414
+  _globals['_LISTJOBRESULTSREQUEST']._serialized_end=1785
+  _globals['_JOBERROR']._serialized_start=1787
+  _globals['_JOBERROR']._serialized_end=1828
+  _globals['_LISTJOBRESULTSRESPONSE']._serialized_start=1831
+  _globals['_LISTJOBRESULTSRESPONSE']._serialized_end=2013
+  _globals['_JOBRESULT']._serialized_start=2015
+  _globals['_JOBRESULT']._serialized_end=2142
+  _globals['_CANCELJOBREQUEST']._serialized_start=2144
+  _globals['_CANCELJOBREQUEST']._serialized_end=2178
+  _globals['_CANCELJOBRESPONSE']._serialized_start=2180
+  _globals['_CANCELJOBRESPONSE']._serialized_end=2257
+  _globals['_GETPLANREQUEST']._serialized_start=2259
+  _globals['_GETPLANREQUEST']._serialized_end=2292
+  _globals['_GETPLANRESPONSE']._serialized_start=2294
+  _globals['_GETPLANRESPONSE']._serialized_end=2358
+  _globals['_PINGREQUEST']._serialized_start=2360
+  _globals['_PINGREQUEST']._serialized_end=2390
+  _globals['_PINGRESPONSE']._serialized_start=2392
+  _globals['_PINGRESPONSE']._serialized_end=2423
+  _globals['_CREATESEARCHREQUEST']._serialized_start=2426
+  _globals['_CREATESEARCHREQUEST']._serialized_end=2563
+  _globals['_CREATESEARCHRESPONSE']._serialized_start=2565
+  _globals['_CREATESEARCHRESPONSE']._serialized_end=2648
+  _globals['_ASKREQUEST']._serialized_start=2650
+  _globals['_ASKREQUEST']._serialized_end=2692
+  _globals['_ASKRESPONSE']._serialized_start=2694
+  _globals['_ASKRESPONSE']._serialized_end=2800
+  _globals['_TELLREQUEST']._serialized_start=2802
+  _globals['_TELLREQUEST']._serialized_end=2926
+  _globals['_TELLRESPONSE']._serialized_start=2928
+  _globals['_TELLRESPONSE']._serialized_end=3010
+  _globals['_GETSEARCHREQUEST']._serialized_start=3012
+  _globals['_GETSEARCHREQUEST']._serialized_end=3074
+  _globals['_GETSEARCHRESPONSE']._serialized_start=3077
+  _globals['_GETSEARCHRESPONSE']._serialized_end=3341
+  _globals['_CANCELSEARCHREQUEST']._serialized_start=3343
+  _globals['_CANCELSEARCHREQUEST']._serialized_end=3383
+  _globals['_CANCELSEARCHRESPONSE']._serialized_start=3385
+  _globals['_CANCELSEARCHRESPONSE']._serialized_end=3468
+  _globals['_PRUNINGSERVICE']._serialized_start=3600
+  _globals['_PRUNINGSERVICE']._serialized_end=4604
 # @@protoc_insertion_point(module_scope)

@@ -145,12 +145,14 @@ class GetJobResponse(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListJobResultsRequest(_message.Message):
-    __slots__ = ("job_id", "follow")
+    __slots__ = ("job_id", "follow", "page_size")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     follow: bool
-    def __init__(self, job_id: _Optional[str] = ..., follow: _Optional[bool] = ...) -> None: ...
+    page_size: int
+    def __init__(self, job_id: _Optional[str] = ..., follow: _Optional[bool] = ..., page_size: _Optional[int] = ...) -> None: ...
 
 class JobError(_message.Message):
     __slots__ = ("code", "message")
@@ -161,6 +163,18 @@ class JobError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ListJobResultsResponse(_message.Message):
+    __slots__ = ("index", "response", "error", "results")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    response: SolveResponse
+    error: JobError
+    results: _containers.RepeatedCompositeFieldContainer[JobResult]
+    def __init__(self, index: _Optional[int] = ..., response: _Optional[_Union[SolveResponse, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., results: _Optional[_Iterable[_Union[JobResult, _Mapping]]] = ...) -> None: ...
+
+class JobResult(_message.Message):
     __slots__ = ("index", "response", "error")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
