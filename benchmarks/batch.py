@@ -11,8 +11,9 @@
   (wall times are only meaningful on a quiet machine; CPU compares on a busy one too).
 * Memory: peak RSS of a ``pruneplan batch`` driver for N and 4N lines (flat when streamed).
 
-``python benchmarks/batch.py [--quick] [--json PATH] [--skip ray,server] [--in-process-server]``;
-prints Markdown.
+``python benchmarks/batch.py [--quick] [--json PATH] [--skip ray,server] [--in-process-server]
+[--repeat N]``; prints Markdown (``--repeat``: N rounds, each on new problems, every engine in
+turn within a round; the medians, and the range of each ratio over the rounds).
 """
 
 from __future__ import annotations
@@ -153,10 +154,10 @@ MIX: dict[str, Callable[[int], pb.SolveRequest]] = {
 the service has."""
 
 
-def mixed(count: int) -> Iterator[pb.SolveRequest]:
+def mixed(count: int, first: int = 0) -> Iterator[pb.SolveRequest]:
     families = [MIX[name] for name in convert.CODECS if name in MIX]
     k = len(families)
-    return (families[i % k](i // k) for i in range(count))
+    return (families[i % k](first + i // k) for i in range(count))
 
 
 def write(path: Path, requests: Iterable[pb.SolveRequest]) -> Path:
@@ -289,11 +290,30 @@ def workload(
     return row
 
 
+def median_row(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One workload over rounds: the median of every number, and each ratio's range."""
+    row: dict[str, Any] = dict(rounds[0])
+    row["rounds"] = len(rounds)
+    for key, value in rounds[0].items():
+        if isinstance(value, int | float) and key != "lines":
+            values = [r[key] for r in rounds]
+            row[key] = round(float(np.median(values)), 3)
+            if key.endswith(("_vs_single", "_vs_local")):
+                row[f"{key}_range"] = [min(values), max(values)]
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes (smoke test)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--skip", default="", help="comma-separated engines to leave out")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds, each on new problems (no plan-cache hits): medians and ratio ranges",
+    )
     parser.add_argument(
         "--in-process-server",
         action="store_true",
@@ -323,10 +343,18 @@ def main() -> None:
             timed(warm, tmp / "warm-server.jsonl", engine="server", server=target)
             startup["server_start_s"] = round(time.perf_counter() - start, 2)
             engines["server"] = {"engine": "server", "server": target}
-        rows = [
-            workload("small", write(tmp / "small.jsonl", small(20_000 // scale)), tmp, engines),
-            workload("mixed", write(tmp / "mixed.jsonl", mixed(2_000 // scale)), tmp, engines),
-        ]
+        rounds = []
+        for r in range(max(1, args.repeat)):  # new problems each round: no plan-cache hits
+            n_small, n_mixed = 20_000 // scale, 2_000 // scale
+            small_in = write(tmp / "small.jsonl", small(n_small, r * n_small))
+            mixed_in = write(tmp / "mixed.jsonl", mixed(n_mixed, r * n_mixed))
+            rounds.append(
+                [
+                    workload("small", small_in, tmp, engines),
+                    workload("mixed", mixed_in, tmp, engines),
+                ]
+            )
+        rows = [median_row([one[i] for one in rounds]) for i in range(len(rounds[0]))]
     n = 2_000 // scale
     memory = {
         "rss_mib_n": round(driver_rss_mib(write(tmp / "m1.jsonl", small(n)), tmp / "o1.jsonl"), 1),
@@ -354,6 +382,15 @@ def report(
             f"{e}/local {row[f'{e}_vs_local']:.0%}" for e in ("ray", "server") if e in engines
         ]
         print(f"| {row['workload']} | {row['lines']:,} | {rates} | {', '.join(ratios)} |")
+    if rows[0].get("rounds", 1) > 1:
+        print(f"\nMedians of {rows[0]['rounds']} rounds (each on new problems); ratio ranges:")
+        for row in rows:
+            spans = ", ".join(
+                f"{k.removesuffix('_range')} {v[0]}-{v[1]}"
+                for k, v in row.items()
+                if k.endswith("_range")
+            )
+            print(f"- {row['workload']}: {spans}")
     print("\nCPU seconds (every process of the run: driver, pool, server, solvers):")
     for row in rows:
         cpu = ", ".join(f"{e} {row[f'{e}_cpu_s']:.2f}" for e in engines)
