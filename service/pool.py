@@ -94,19 +94,32 @@ class _Process:
         )
         self.proc.start()
         child.close()
+        self._closing = threading.Lock()
+        self._closed = False
+
+    def _close_conn(self) -> None:
+        """Close our end once: a task's thread (`kill` on a failure) and `SolverPool.close`
+        (`stop`) can race here, and a second ``os.close`` of the number could close a file
+        opened meanwhile under it (EBADF at best)."""
+        with self._closing:
+            if not self._closed:
+                self._closed = True
+                self.conn.close()
 
     def kill(self) -> None:
         self.proc.kill()
         self.proc.join()
-        self.conn.close()
+        self._close_conn()
 
     def stop(self, timeout: float) -> None:
-        with contextlib.suppress(OSError):
-            self.conn.send(None)
+        with self._closing:
+            if not self._closed:
+                with contextlib.suppress(OSError):
+                    self.conn.send(None)
         self.proc.join(timeout)
         if self.proc.is_alive():
             self.kill()
-        self.conn.close()
+        self._close_conn()
 
 
 @dataclass
