@@ -16,7 +16,7 @@ import re
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -209,11 +209,12 @@ class Appender:
         self._synced_at = time.monotonic()
         self._unsynced = 0
 
-    def write(self, lines: list[str]) -> None:
-        """Append ``lines`` (each ending in a newline) in one write, and flush."""
+    def write(self, lines: Sequence[str | bytes]) -> None:
+        """Append ``lines`` (each ending in a newline; text, or UTF-8 bytes) in one write, and
+        flush."""
         if not lines:
             return
-        data = "".join(lines).encode("utf-8")
+        data = b"".join(x if isinstance(x, bytes) else x.encode("utf-8") for x in lines)
         if self._gz is not None:
             self._gz.write(data)
             self._gz.flush()  # Z_SYNC_FLUSH: everything so far decompresses

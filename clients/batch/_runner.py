@@ -82,14 +82,14 @@ def _identify(text: str, number: int) -> tuple[str, BatchError | None]:
     return request_id or str(number), None
 
 
-def record_line(request_id: str, number: int, outcome: Outcome) -> str:
-    """One output line."""
+def record_line(request_id: str, number: int, outcome: Outcome) -> bytes:
+    """One output line, UTF-8 (a response's JSON is copied, not decoded and encoded again)."""
     head = f'{{"request_id": {json.dumps(request_id)}, "line": {number}, '
     if isinstance(outcome, BatchError):
         error = {"kind": outcome.kind, "field": outcome.field, "message": outcome.message}
-        return head + f'"error": {json.dumps(error)}}}\n'
-    text = outcome if isinstance(outcome, str) else outcome.decode()
-    return head + f'"response": {text}}}\n'
+        return (head + f'"error": {json.dumps(error)}}}\n').encode()
+    text = outcome if isinstance(outcome, bytes) else outcome.encode()
+    return b"".join((head.encode(), b'"response": ', text, b"}\n"))
 
 
 class _Run:
@@ -100,10 +100,10 @@ class _Run:
         self.recovered = recovered
         self.summary = summary
         self.seen: set[str] = set()
-        self.bad: list[str] = []
+        self.bad: list[bytes] = []
         """Lines for input the engine never sees, written between results."""
 
-    def fail(self, request_id: str, number: int, error: BatchError) -> str:
+    def fail(self, request_id: str, number: int, error: BatchError) -> bytes:
         self.summary.failed[error.kind] += 1
         self.summary.first.setdefault(error.kind, (number, error.field, error.message))
         return record_line(request_id, number, error)
@@ -128,7 +128,7 @@ class _Run:
             else:
                 yield (request_id, number), text
 
-    def result(self, tag: Tag, outcome: Outcome) -> str:
+    def result(self, tag: Tag, outcome: Outcome) -> bytes:
         request_id, number = cast(tuple[str, int], tag)
         if isinstance(outcome, BatchError):
             return self.fail(request_id, number, outcome)
@@ -187,7 +187,7 @@ def run_batch(
     run = _Run(source, recovered, summary)
     solver = make_engine(engine, workers, **options)
     with Appender(out) as appender, _progress(progress, source) as bar:
-        pending: list[str] = []
+        pending: list[bytes] = []
         written = 0
         flushed = time.monotonic()
 

@@ -43,7 +43,9 @@ class BatchError:
 
 
 Outcome = bytes | str | BatchError
-"""A serialized `SolveResponse` (bytes payload), its JSON (str payload), or the error."""
+"""A serialized `SolveResponse` (bytes payload), its JSON (str payload: as text, or as UTF-8
+bytes, which is what `solve_payload` returns so that pool processes and Ray tasks hand the driver
+the bytes it writes), or the error."""
 
 _UNKNOWN_FIELD = re.compile(r'no field named "([^"]+)" at "SolveRequest\.?([^"]*)"')
 _AT_PATH = re.compile(r" at SolveRequest\.([\w.\[\]]+)")
@@ -98,7 +100,9 @@ def solve_payload(payload: Payload) -> Outcome:
         return invalid_argument(exc.field, str(exc))
     except Exception as exc:  # a solver bug: recorded, the batch goes on
         return BatchError("INTERNAL", "", f"{type(exc).__name__}: {exc}")
-    return encode_outcome(response, isinstance(payload, str))
+    if isinstance(payload, str):  # UTF-8 here, in the worker: the driver copies it as it is
+        return response_json(response).encode()
+    return response.SerializeToString()
 
 
 def solve_chunk(chunk: Sequence[tuple[Tag, Payload]]) -> list[tuple[Tag, Outcome]]:
