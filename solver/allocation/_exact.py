@@ -121,21 +121,21 @@ def solve_arrays(
     Journal of Operational Research 83 (1995).
     Xu et al., "Efficient Joint Optimization of Layer-Adaptive Weight Pruning", ICCV 2023.
     """
-    full = from_arrays(loss, cost, allowed, budget)
-    return solve_dense(full, time_limit=time_limit, max_states=max_states)
-
-
-def solve_dense(
-    full: Dense, *, time_limit: float | None = None, max_states: int = 1_000_000
-) -> Solution:
-    """`solve_arrays` on an instance already padded as `Dense` says (loss ``inf``, the item's
-    largest cost), for callers that build the padded arrays themselves."""
-    d, index = compact(full)
-    sol = _solve(d, deadline(time_limit), max_states)
+    d, index = compact(from_arrays(loss, cost, allowed, budget))
+    sol = solve_dense(d, time_limit=time_limit, max_states=max_states)
     if index is None or sol.choice is None:
         return sol
     choice = np.asarray(index[d.rows, sol.choice], dtype=np.int64)
     return Solution(sol.status, choice, sol.lower_bound, sol.message)
+
+
+def solve_dense(
+    d: Dense, *, time_limit: float | None = None, max_states: int = 1_000_000
+) -> Solution:
+    """`solve_arrays` on an instance already padded as `Dense` says (loss ``inf``, the item's
+    largest cost) and already `compact` (``choice`` indexes ``d``'s own options), for callers
+    that build and compact the arrays themselves."""
+    return _solve(d, deadline(time_limit), max_states)
 
 
 def _solve(d: Dense, stop: float, max_states: int) -> Solution:

@@ -32,10 +32,10 @@ B1 = NDArray[np.bool_]
 F64 = NDArray[np.float64]
 
 
-def _grow_counted(inst: Instance, mask: B1, g: int, slack: F64) -> F64 | None:
-    """Grow counted group ``g`` to its largest free count; the cost added, or None."""
-    a, n = int(inst.starts[g]), int(inst.sizes[g])
-    k = int(mask[a : a + n].sum())
+def _grow_counted(inst: Instance, mask: B1, g: int, k: int, slack: F64) -> F64 | None:
+    """Grow counted group ``g`` (keeping ``k``) to its largest free count; the cost added, or
+    None."""
+    a = int(inst.starts[g])
     allowed = inst.allowed[g]
     larger = allowed[allowed > k]
     if larger.size == 0:
@@ -53,11 +53,11 @@ def _grow_counted(inst: Instance, mask: B1, g: int, slack: F64) -> F64 | None:
     return added
 
 
-def _grow_per_item(inst: Instance, mask: B1, g: int, slack: F64) -> F64 | None:
-    """Add group ``g``'s best unkept items (value >= 0) up to its largest free allowed count."""
+def _grow_per_item(inst: Instance, mask: B1, g: int, k: int, slack: F64) -> F64 | None:
+    """Add group ``g``'s best unkept items (value >= 0) to its ``k`` kept, up to its largest
+    free allowed count."""
     a, n = int(inst.starts[g]), int(inst.sizes[g])
     local = np.flatnonzero(~mask[a : a + n]) + a
-    k = n - local.size
     costs = inst.costs[:, local]
     free = (inst.values[local] >= 0.0) & np.all(costs <= slack[:, None], axis=0)
     local, costs = local[free], costs[:, free]
@@ -89,7 +89,8 @@ def _best_unkept(inst: Instance, mask: B1) -> F64:
 def spend_free_slack(inst: Instance, mask: B1) -> B1:
     """``mask`` with every group grown (in order) as far as it costs no value and fits."""
     out = mask.copy()
-    slack = inst.budget - inst.usage(out)
+    counts = inst.counts(out)  # a group's count changes only when it grows, after its turn
+    slack = inst.budget - inst.usage(out, counts)
     if np.any(slack < 0):
         return out
     counted = inst.counted
@@ -104,7 +105,7 @@ def spend_free_slack(inst: Instance, mask: B1) -> B1:
         grow |= np.bincount(inst.group_of[free], minlength=inst.n_groups) > 0
     for g in np.flatnonzero(grow).tolist():
         step = _grow_counted if counted[g] else _grow_per_item
-        added = step(inst, out, g, slack)
+        added = step(inst, out, g, int(counts[g]), slack)
         if added is not None:
             slack = slack - added
     return out

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 
 from .._checks import array, finite, fmt, number
 from .._errors import InvalidProblemError
-from ._instance import F64, I64, Instance, Orders, descending
+from ._instance import F64, I64, Instance, Orders
 from ._types import ItemGroup, SelectionProblem
 
 __all__ = ["validate_problem"]
@@ -248,21 +248,20 @@ def _unique(groups: list[_Group], raw: list[ItemGroup]) -> None:
         seen[group.name] = i
 
 
-def _table(group: _Group, resources: tuple[str, ...]) -> F64:
-    """The group's cost (R, n + 1) by kept count: its tables as given (a read-only view with
-    one resource), its per-item costs summed over its items by descending value."""
+def _table(group: _Group, resources: tuple[str, ...], order: Orders, j: int) -> F64:
+    """Group ``j``'s cost (R, n + 1) by kept count: its tables as given (a read-only view with
+    one resource), its per-item costs summed over its items by descending value (``order[j]``,
+    sorted once and kept for the other methods)."""
     if len(resources) == 1 and resources[0] in group.tables:
         view = group.tables[resources[0]].reshape(1, -1)
         view.flags.writeable = False
         return view
     table = np.zeros((len(resources), group.values.size + 1))
-    order = None
     for i, r in enumerate(resources):
         if r in group.tables:
             table[i] = group.tables[r]
         elif r in group.costs:
-            order = descending(group.values) if order is None else order
-            table[i, 1:] = np.cumsum(group.costs[r][order])
+            table[i, 1:] = np.cumsum(group.costs[r][order[j]])
     return table
 
 
@@ -292,7 +291,7 @@ def _assemble(
     values = np.concatenate([g.values for g in groups])
     counted = [j for j, group in enumerate(groups) if group.tables]
     order = Orders(values, starts, counted)
-    tables = {j: _table(groups[j], resources) for j in counted}
+    tables = {j: _table(groups[j], resources, order, j) for j in counted}
     return Instance(
         names=tuple(g.name for g in raw),
         starts=starts,
