@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests._bench import run_benchmark
+
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "quality.py"
 METHODS = {"search", "exact", "exact (refined)", "uniform", "global_magnitude", "lamp", "erk",
            "random"}  # fmt: skip
 
 
 def test_smoke_run_writes_rows_where_every_plan_meets_its_budget(tmp_path: Path) -> None:
-    path = tmp_path / "quality.json"
-    subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--json", str(path), "--out", str(tmp_path)],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    data = json.loads(path.read_text())
+    data = run_benchmark("quality", tmp_path, "--smoke", "--out", str(tmp_path))
     assert data["quick"] is True and data["evaluations"] == 22
     assert set(data["raw"]) == {"digits CNN", "digits MLP"}
     for name, seeds in data["raw"].items():

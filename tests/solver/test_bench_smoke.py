@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "allocation.py"
+from tests._bench import run_benchmark
 
 
 def test_quick_benchmark_writes_rows_where_exact_matches_highs(tmp_path: Path) -> None:
-    path = tmp_path / "allocation.json"
-    subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json", str(path)],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
-    data = json.loads(path.read_text())
+    data = run_benchmark("allocation", tmp_path, "--quick", timeout=120)
     assert data["quick"] is True
     rows = data["rows"]
     assert {r["instance"] for r in rows} == {"20x11, 1 res", "20x11, 3 res"}

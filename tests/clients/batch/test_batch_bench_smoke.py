@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "batch.py"
+from tests._bench import run_benchmark
 
 
 def test_quick_batch_benchmark_writes_its_json(tmp_path: Path) -> None:
-    out = tmp_path / "batch.json"
-    subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--skip", "ray", "--json", str(out)],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    results = json.loads(out.read_text())
+    results = run_benchmark("batch", tmp_path, "--quick", "--skip", "ray")
     rows = {row["workload"]: row for row in results["rows"]}
     assert rows["small"]["lines"] == 2_000 and rows["mixed"]["lines"] == 200
     for row in rows.values():

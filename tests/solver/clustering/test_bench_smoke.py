@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "clustering.py"
+from tests._bench import run_benchmark
 
 
 def test_quick_benchmark_matches_the_reference(tmp_path: Path) -> None:
     pytest.importorskip("bioimage_cpp")
-    out = tmp_path / "rows.json"
-    subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    rows = json.loads(out.read_text())
+    rows = run_benchmark("clustering", tmp_path, "--quick")
     assert {r["n"] for r in rows} == {200, 600}
     for r in rows:
         if r["method"].startswith("gaec"):

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "selection.py"
+from tests._bench import run_benchmark
 
 
 def test_quick_benchmark_exact_matches_highs_on_one_resource_and_tables(tmp_path: Path) -> None:
-    out = tmp_path / "selection.json"
-    subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--limit", "5", "--json", str(out)],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    rows = json.loads(out.read_text())
+    rows = run_benchmark("selection", tmp_path, "--quick", "--limit", "5")
     exact = {r["case"]: r for r in rows if r["method"] == "exact"}
     assert {"1e3/20 1res", "20x257 table"} <= set(exact)
     for case in ("1e3/20 1res", "20x257 table"):

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "transport.py"
+from tests._bench import run_benchmark
 
 
 def test_quick_benchmark_meets_the_budget_and_matches_pot(tmp_path: Path) -> None:
-    out = tmp_path / "rows.json"
-    subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
-        capture_output=True, text=True, check=True, timeout=300,
-    )  # fmt: skip
-    data = json.loads(out.read_text())
+    data = run_benchmark("transport", tmp_path, "--quick")
     assert {(r["n"], r["reg_type"], r["reg"]) for r in data["rows"]} == {
         (n, kind, reg)
         for n in (500, 2000)
