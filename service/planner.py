@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import cast
 
 from pruneplan.solver import InvalidProblemError, Progress
-from pruneplan.v1 import common_pb2 as cpb
 from pruneplan.v1 import pruning_service_pb2 as pb
 
 from . import convert, worker
@@ -217,12 +216,7 @@ class Planner:
         payload = outcome[1]
         assert isinstance(payload, bytes)
         response = pb.SolveResponse.FromString(payload)
-        response.solver_version = self.solver_version
-        response.plan_id = prepared.plan_id
-        if response.certificate.status == cpb.STATUS_TIME_LIMIT:
-            # Depends on the time it got: never served as the answer to an identical request,
-            # but kept under its own id so GetPlan finds it.
-            response.plan_id = convert.plan_key(prepared.canonical + payload, self.solver_version)
+        worker.identify(response, prepared.canonical, self.identity(prepared), payload)
         self.metrics.observe_solve(response.certificate.method, response.certificate.solve_time_s)
         return response, response.SerializeToString(deterministic=True)
 

@@ -77,16 +77,27 @@ def run_one(
         return ("error", f"{type(exc).__name__}: {exc}")
 
 
-def stored(response: pb.SolveResponse, canonical: bytes, identity: Identity) -> Outcome:
-    """``("stored", plan_id, bytes, method, solve_time_s)`` of a response without identity (as
-    `planner.Planner.response` makes it from the ``"ok"`` outcome, the same bytes)."""
+def identify(
+    response: pb.SolveResponse, canonical: bytes, identity: Identity, unstamped: bytes | None
+) -> None:
+    """Give a response without identity (``unstamped``: its bytes, if at hand) the plan id and
+    solver version of ``identity``, the one of the request ``canonical``; the server's rule
+    (`planner.Planner.response`) and the solver process's (`stored`) alike."""
     plan_id, version = identity
     if response.certificate.status == cpb.STATUS_TIME_LIMIT:
         # Depends on the time it got: never served as the answer to an identical request,
         # but kept under its own id so GetPlan finds it.
-        plan_id = convert.plan_key(canonical + response.SerializeToString(), version)
+        data = response.SerializeToString() if unstamped is None else unstamped
+        plan_id = convert.plan_key(canonical + data, version)
     response.solver_version = version
     response.plan_id = plan_id
+
+
+def stored(response: pb.SolveResponse, canonical: bytes, identity: Identity) -> Outcome:
+    """``("stored", plan_id, bytes, method, solve_time_s)`` of a response without identity (as
+    `planner.Planner.response` makes it from the ``"ok"`` outcome, the same bytes)."""
+    identify(response, canonical, identity, None)
+    plan_id = response.plan_id
     certificate = response.certificate
     data = response.SerializeToString(deterministic=True)
     return ("stored", plan_id, data, certificate.method, certificate.solve_time_s)
